@@ -1,0 +1,1 @@
+//! Task events -> SSE chunks, chat.completion, task JSON (placeholder: being written).

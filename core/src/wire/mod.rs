@@ -1,0 +1,1 @@
+//! Client-facing request shapes (placeholder: being written).
