@@ -224,7 +224,11 @@ impl fmt::Display for Model {
 }
 
 const fn image(id: &'static str, orientation: Orientation, width: u16, height: u16) -> Model {
-    Model { id, kind: ModelKind::Image(ImageSpec { orientation, width, height }), requires_pro: false }
+    Model {
+        id,
+        kind: ModelKind::Image(ImageSpec { orientation, width, height }),
+        requires_pro: false,
+    }
 }
 
 const fn video(
@@ -360,34 +364,174 @@ mod tests {
             ("gpt-image", "image square 360x360", false, "Image generation - 360x360"),
             ("gpt-image-landscape", "image landscape 540x360", false, "Image generation - 540x360"),
             ("gpt-image-portrait", "image portrait 360x540", false, "Image generation - 360x540"),
-            ("sora2-landscape-10s", "video landscape 10s 300f sy_8 small", false, "Video generation - landscape"),
-            ("sora2-portrait-10s", "video portrait 10s 300f sy_8 small", false, "Video generation - portrait"),
-            ("sora2-landscape-15s", "video landscape 15s 450f sy_8 small", false, "Video generation - landscape"),
-            ("sora2-portrait-15s", "video portrait 15s 450f sy_8 small", false, "Video generation - portrait"),
-            ("sora2-extension-10s", "extension 10s", false, "Video generation - long video extension (10s)"),
-            ("sora2-extension-15s", "extension 15s", false, "Video generation - long video extension (15s)"),
-            ("sora2-landscape-25s", "video landscape 25s 750f sy_8 small", true, "Video generation - landscape"),
-            ("sora2-portrait-25s", "video portrait 25s 750f sy_8 small", true, "Video generation - portrait"),
-            ("sora2pro-landscape-10s", "video landscape 10s 300f sy_ore small", true, "Video generation - landscape"),
-            ("sora2pro-portrait-10s", "video portrait 10s 300f sy_ore small", true, "Video generation - portrait"),
-            ("sora2pro-landscape-15s", "video landscape 15s 450f sy_ore small", true, "Video generation - landscape"),
-            ("sora2pro-portrait-15s", "video portrait 15s 450f sy_ore small", true, "Video generation - portrait"),
-            ("sora2pro-landscape-25s", "video landscape 25s 750f sy_ore small", true, "Video generation - landscape"),
-            ("sora2pro-portrait-25s", "video portrait 25s 750f sy_ore small", true, "Video generation - portrait"),
-            ("sora2pro-hd-landscape-10s", "video landscape 10s 300f sy_ore large", true, "Video generation - landscape"),
-            ("sora2pro-hd-portrait-10s", "video portrait 10s 300f sy_ore large", true, "Video generation - portrait"),
-            ("sora2pro-hd-landscape-15s", "video landscape 15s 450f sy_ore large", true, "Video generation - landscape"),
-            ("sora2pro-hd-portrait-15s", "video portrait 15s 450f sy_ore large", true, "Video generation - portrait"),
-            ("prompt-enhance-short-10s", "enhance short 10s", false, "Prompt_enhance generation - short (10s)"),
-            ("prompt-enhance-short-15s", "enhance short 15s", false, "Prompt_enhance generation - short (15s)"),
-            ("prompt-enhance-short-20s", "enhance short 20s", false, "Prompt_enhance generation - short (20s)"),
-            ("prompt-enhance-medium-10s", "enhance medium 10s", false, "Prompt_enhance generation - medium (10s)"),
-            ("prompt-enhance-medium-15s", "enhance medium 15s", false, "Prompt_enhance generation - medium (15s)"),
-            ("prompt-enhance-medium-20s", "enhance medium 20s", false, "Prompt_enhance generation - medium (20s)"),
-            ("prompt-enhance-long-10s", "enhance long 10s", false, "Prompt_enhance generation - long (10s)"),
-            ("prompt-enhance-long-15s", "enhance long 15s", false, "Prompt_enhance generation - long (15s)"),
-            ("prompt-enhance-long-20s", "enhance long 20s", false, "Prompt_enhance generation - long (20s)"),
-            ("avatar-create", "avatar", false, "Avatar_create generation - create avatar from video"),
+            (
+                "sora2-landscape-10s",
+                "video landscape 10s 300f sy_8 small",
+                false,
+                "Video generation - landscape",
+            ),
+            (
+                "sora2-portrait-10s",
+                "video portrait 10s 300f sy_8 small",
+                false,
+                "Video generation - portrait",
+            ),
+            (
+                "sora2-landscape-15s",
+                "video landscape 15s 450f sy_8 small",
+                false,
+                "Video generation - landscape",
+            ),
+            (
+                "sora2-portrait-15s",
+                "video portrait 15s 450f sy_8 small",
+                false,
+                "Video generation - portrait",
+            ),
+            (
+                "sora2-extension-10s",
+                "extension 10s",
+                false,
+                "Video generation - long video extension (10s)",
+            ),
+            (
+                "sora2-extension-15s",
+                "extension 15s",
+                false,
+                "Video generation - long video extension (15s)",
+            ),
+            (
+                "sora2-landscape-25s",
+                "video landscape 25s 750f sy_8 small",
+                true,
+                "Video generation - landscape",
+            ),
+            (
+                "sora2-portrait-25s",
+                "video portrait 25s 750f sy_8 small",
+                true,
+                "Video generation - portrait",
+            ),
+            (
+                "sora2pro-landscape-10s",
+                "video landscape 10s 300f sy_ore small",
+                true,
+                "Video generation - landscape",
+            ),
+            (
+                "sora2pro-portrait-10s",
+                "video portrait 10s 300f sy_ore small",
+                true,
+                "Video generation - portrait",
+            ),
+            (
+                "sora2pro-landscape-15s",
+                "video landscape 15s 450f sy_ore small",
+                true,
+                "Video generation - landscape",
+            ),
+            (
+                "sora2pro-portrait-15s",
+                "video portrait 15s 450f sy_ore small",
+                true,
+                "Video generation - portrait",
+            ),
+            (
+                "sora2pro-landscape-25s",
+                "video landscape 25s 750f sy_ore small",
+                true,
+                "Video generation - landscape",
+            ),
+            (
+                "sora2pro-portrait-25s",
+                "video portrait 25s 750f sy_ore small",
+                true,
+                "Video generation - portrait",
+            ),
+            (
+                "sora2pro-hd-landscape-10s",
+                "video landscape 10s 300f sy_ore large",
+                true,
+                "Video generation - landscape",
+            ),
+            (
+                "sora2pro-hd-portrait-10s",
+                "video portrait 10s 300f sy_ore large",
+                true,
+                "Video generation - portrait",
+            ),
+            (
+                "sora2pro-hd-landscape-15s",
+                "video landscape 15s 450f sy_ore large",
+                true,
+                "Video generation - landscape",
+            ),
+            (
+                "sora2pro-hd-portrait-15s",
+                "video portrait 15s 450f sy_ore large",
+                true,
+                "Video generation - portrait",
+            ),
+            (
+                "prompt-enhance-short-10s",
+                "enhance short 10s",
+                false,
+                "Prompt_enhance generation - short (10s)",
+            ),
+            (
+                "prompt-enhance-short-15s",
+                "enhance short 15s",
+                false,
+                "Prompt_enhance generation - short (15s)",
+            ),
+            (
+                "prompt-enhance-short-20s",
+                "enhance short 20s",
+                false,
+                "Prompt_enhance generation - short (20s)",
+            ),
+            (
+                "prompt-enhance-medium-10s",
+                "enhance medium 10s",
+                false,
+                "Prompt_enhance generation - medium (10s)",
+            ),
+            (
+                "prompt-enhance-medium-15s",
+                "enhance medium 15s",
+                false,
+                "Prompt_enhance generation - medium (15s)",
+            ),
+            (
+                "prompt-enhance-medium-20s",
+                "enhance medium 20s",
+                false,
+                "Prompt_enhance generation - medium (20s)",
+            ),
+            (
+                "prompt-enhance-long-10s",
+                "enhance long 10s",
+                false,
+                "Prompt_enhance generation - long (10s)",
+            ),
+            (
+                "prompt-enhance-long-15s",
+                "enhance long 15s",
+                false,
+                "Prompt_enhance generation - long (15s)",
+            ),
+            (
+                "prompt-enhance-long-20s",
+                "enhance long 20s",
+                false,
+                "Prompt_enhance generation - long (20s)",
+            ),
+            (
+                "avatar-create",
+                "avatar",
+                false,
+                "Avatar_create generation - create avatar from video",
+            ),
         ];
         assert_eq!(models().len(), rows.len());
         for (m, (id, kind, pro, description)) in models().iter().zip(rows) {
@@ -401,7 +545,9 @@ mod tests {
 
     fn summary(m: &Model) -> String {
         match m.kind {
-            ModelKind::Image(i) => format!("image {} {}x{}", i.orientation.as_str(), i.width, i.height),
+            ModelKind::Image(i) => {
+                format!("image {} {}x{}", i.orientation.as_str(), i.width, i.height)
+            }
             ModelKind::Video(v) => format!(
                 "video {} {}s {}f {} {}",
                 v.orientation.as_str(),
@@ -411,7 +557,9 @@ mod tests {
                 v.size.as_str()
             ),
             ModelKind::Extension { seconds } => format!("extension {seconds}s"),
-            ModelKind::PromptEnhance { level, seconds } => format!("enhance {} {seconds}s", level.as_str()),
+            ModelKind::PromptEnhance { level, seconds } => {
+                format!("enhance {} {seconds}s", level.as_str())
+            }
             ModelKind::AvatarCreate => "avatar".into(),
         }
     }
@@ -427,7 +575,10 @@ mod tests {
     fn defaults_exist_and_have_their_kind() {
         assert_eq!(model(DEFAULT_IMAGE_MODEL).map(|m| m.kind.family()), Some(ModelFamily::Image));
         assert_eq!(model(DEFAULT_VIDEO_MODEL).map(|m| m.kind.family()), Some(ModelFamily::Video));
-        assert_eq!(model(AVATAR_CREATE_MODEL).map(|m| m.kind.family()), Some(ModelFamily::AvatarCreate));
+        assert_eq!(
+            model(AVATAR_CREATE_MODEL).map(|m| m.kind.family()),
+            Some(ModelFamily::AvatarCreate)
+        );
         assert_eq!(avatar_create().id, AVATAR_CREATE_MODEL);
     }
 

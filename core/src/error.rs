@@ -190,7 +190,10 @@ impl fmt::Display for ErrorEnvelope {
 
 impl Error {
     /// A wrong-type or out-of-range field.
-    pub fn invalid(param: impl Into<Cow<'static, str>>, message: impl Into<Cow<'static, str>>) -> Self {
+    pub fn invalid(
+        param: impl Into<Cow<'static, str>>,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
         Error::InvalidField { param: param.into(), message: message.into() }
     }
 
@@ -219,7 +222,9 @@ impl Error {
             Error::UnsupportedMediaType => 415,
             Error::Internal => 500,
             Error::Upstream { .. } => 502,
-            Error::NoAvailableTokens { .. } | Error::Overloaded { .. } | Error::StoreUnavailable => 503,
+            Error::NoAvailableTokens { .. }
+            | Error::Overloaded { .. }
+            | Error::StoreUnavailable => 503,
             Error::Timeout { .. } => 504,
         }
     }
@@ -419,7 +424,10 @@ mod tests {
         assert_eq!(Error::StoreUnavailable.status(), 503);
         let busy = Error::Overloaded { what: "in-flight tasks", retry_after_secs: 7 };
         assert_eq!((busy.status(), busy.retry_after_secs()), (503, Some(7)));
-        assert_eq!(Error::MalformedJson { detail: "x".into() }.error_type(), ErrorType::InvalidRequestError);
+        assert_eq!(
+            Error::MalformedJson { detail: "x".into() }.error_type(),
+            ErrorType::InvalidRequestError
+        );
         assert_eq!(Error::Internal.error_type(), ErrorType::ServerError);
     }
 

@@ -22,7 +22,10 @@ pub struct Media {
 impl std::fmt::Debug for Media {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never dump megabytes of media into a log line.
-        f.debug_struct("Media").field("format", &self.format).field("len", &self.bytes.len()).finish()
+        f.debug_struct("Media")
+            .field("format", &self.format)
+            .field("len", &self.bytes.len())
+            .finish()
     }
 }
 
@@ -50,7 +53,9 @@ impl MediaFormat {
             [0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, ..] => Some(MediaFormat::Png),
             [0xff, 0xd8, 0xff, ..] => Some(MediaFormat::Jpeg),
             [b'G', b'I', b'F', b'8', b'7' | b'9', b'a', ..] => Some(MediaFormat::Gif),
-            [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => Some(MediaFormat::Webp),
+            [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => {
+                Some(MediaFormat::Webp)
+            }
             [_, _, _, _, b'f', b't', b'y', b'p', ..] => Some(MediaFormat::Mp4),
             [0x1a, 0x45, 0xdf, 0xa3, ..] => Some(MediaFormat::Webm),
             _ => None,

@@ -29,7 +29,8 @@ const PREFIX: &str = "task_";
 impl TaskId {
     /// Builds the id from the creation time and 80 bits of randomness (higher bits ignored).
     pub fn new(unix_ms: u64, random: u128) -> Self {
-        let value: u128 = (u128::from(unix_ms & 0xffff_ffff_ffff) << 80) | (random & ((1u128 << 80) - 1));
+        let value: u128 =
+            (u128::from(unix_ms & 0xffff_ffff_ffff) << 80) | (random & ((1u128 << 80) - 1));
         let mut out = String::with_capacity(PREFIX.len() + 26);
         out.push_str(PREFIX);
         for i in (0..26).rev() {
@@ -296,7 +297,8 @@ mod tests {
 
     #[test]
     fn ids_round_trip_and_encode_time() {
-        for (ms, rnd) in [(0u64, 0u128), (1_732_000_000_123, u128::MAX), (0xffff_ffff_ffff, 12345)] {
+        for (ms, rnd) in [(0u64, 0u128), (1_732_000_000_123, u128::MAX), (0xffff_ffff_ffff, 12345)]
+        {
             let id = TaskId::new(ms, rnd);
             assert!(id.as_str().starts_with("task_"));
             assert_eq!(id.as_str().len(), 31);
