@@ -66,8 +66,9 @@ impl TaskId {
             let digit = CROCKFORD.iter().position(|c| *c == b).unwrap_or(0) as u64;
             value = (value << 5) | digit;
         }
-        // 10 digits are 50 bits; the top 48 are the milliseconds.
-        value >> 2
+        // 26 digits carry 130 bits with the top 2 zero, so the first 10 digits (bits 129..80)
+        // are exactly the 48 bits of milliseconds.
+        value
     }
 }
 
