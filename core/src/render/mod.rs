@@ -1,1 +1,5 @@
-//! Task events -> SSE chunks, chat.completion, task JSON (placeholder: being written).
+//! Task events -> SSE chunks, chat.completion, task JSON (being written).
+
+mod time;
+
+pub use time::rfc3339_utc;
