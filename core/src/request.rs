@@ -110,16 +110,14 @@ pub enum CharacterSource {
     Generation(GenerationId),
 }
 
-/// A clip range `start,end` in seconds, for character extraction.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// A clip range, for character extraction (`"0,3"`: seconds 0 to 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Timestamps {
-    /// Start, in seconds (>= 0).
-    pub start: f64,
-    /// End, in seconds (> start).
-    pub end: f64,
+    /// Start, in milliseconds.
+    pub start_ms: u32,
+    /// End, in milliseconds (after `start_ms`).
+    pub end_ms: u32,
 }
-
-impl Eq for Timestamps {}
 
 /// What to generate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,6 +163,8 @@ pub enum Operation {
     Storyboard {
         /// The parsed shots.
         storyboard: Storyboard,
+        /// An image the video starts from, if one was sent.
+        image: Option<Media>,
         /// The style, if one was chosen.
         style: Option<&'static Style>,
     },
@@ -264,8 +264,6 @@ pub struct GenerationRequest {
     pub model: &'static Model,
     /// What to generate.
     pub operation: Operation,
-    /// The prompt exactly as the client wrote it, for the task record (`prompt` in task JSON).
-    pub client_prompt: String,
 }
 
 impl GenerationRequest {
@@ -304,6 +302,10 @@ pub struct ClientCall {
     pub request: GenerationRequest,
     /// How to answer.
     pub mode: ResponseMode,
+    /// The prompt exactly as the client wrote it, for the task record (`prompt` in task JSON).
+    /// Kept outside the request: two faces that ask for the same thing in different words
+    /// produce equal requests.
+    pub client_prompt: String,
 }
 
 #[cfg(test)]
