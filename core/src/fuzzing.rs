@@ -3,12 +3,18 @@
 //! Each function takes the raw fuzz input, must never panic, and asserts the invariants of
 //! the code under test (a failed assertion is a crash the fuzzer reports).
 
+use crate::prompt::invariants;
 use crate::translate::{self, Endpoint, Limits};
 use crate::Error;
 
 /// Small limits so the fuzzer reaches the size checks with small inputs.
 fn fuzz_limits() -> Limits {
-    Limits { max_image_bytes: 4096, max_video_bytes: 4096, max_prompt_bytes: 2048, max_url_bytes: 512 }
+    Limits {
+        max_image_bytes: 4096,
+        max_video_bytes: 4096,
+        max_prompt_bytes: 2048,
+        max_url_bytes: 512,
+    }
 }
 
 /// Every translation error is a client error with a complete envelope.
@@ -35,6 +41,22 @@ pub fn dedicated_translate(data: &[u8]) {
     if let Err(err) = translate::dedicated(endpoint, body, &fuzz_limits()) {
         assert_client_error(&err);
     }
+}
+
+/// Prompt directives on any text (the input as lossy UTF-8): `{style}` extraction, remix and
+/// generation id finding and stripping, and storyboard parsing never panic, and their results
+/// hold their invariants (found ids are substrings of the input of the right form, stripped
+/// text holds no id and is collapsed, a style-free prompt is unchanged, storyboard errors name
+/// shot 1 to 101).
+pub fn prompt_directives(data: &[u8]) {
+    invariants::check_directives(&String::from_utf8_lossy(data));
+}
+
+/// Storyboard round trip: whatever [`crate::prompt::Storyboard::parse`] accepts renders with
+/// `render_client` to a text that parses back to the same storyboard, and `render_upstream`
+/// does not panic.
+pub fn storyboard_roundtrip(data: &[u8]) {
+    invariants::check_storyboard_roundtrip(&String::from_utf8_lossy(data));
 }
 
 /// Runs every entry point over its committed seeds (`fuzz/seeds/<target>/`) and over
@@ -89,5 +111,15 @@ mod seed_tests {
     #[test]
     fn dedicated_translate() {
         run("dedicated_translate", super::dedicated_translate);
+    }
+
+    #[test]
+    fn prompt_directives() {
+        run("prompt_directives", super::prompt_directives);
+    }
+
+    #[test]
+    fn storyboard_roundtrip() {
+        run("storyboard_roundtrip", super::storyboard_roundtrip);
     }
 }

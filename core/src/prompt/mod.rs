@@ -4,6 +4,8 @@
 //! Parsers here never panic and never allocate more than a small multiple of their input.
 
 mod ids;
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) mod invariants;
 mod storyboard;
 mod style;
 

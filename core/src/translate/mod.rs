@@ -90,8 +90,12 @@ impl Field {
     /// Where to send this field instead, for the "not accepted" message.
     fn hint(self) -> &'static str {
         match self {
-            Field::Image => "; to start from an image use /v1/images/transform or /v1/videos/transform",
-            Field::Video => "; to use a video send it to /v1/characters/create or /v1/characters/generate",
+            Field::Image => {
+                "; to start from an image use /v1/images/transform or /v1/videos/transform"
+            }
+            Field::Video => {
+                "; to use a video send it to /v1/characters/create or /v1/characters/generate"
+            }
             Field::RemixTargetId => "; to remix use /v1/videos/remix",
             Field::Style => "; styles apply to video endpoints only",
             Field::Prompt => "; to generate a video with the character use /v1/characters/generate",
@@ -139,7 +143,9 @@ impl Endpoint {
             Endpoint::ImagesGenerate => &[Prompt, Model],
             Endpoint::ImagesTransform => &[Prompt, Model, Image],
             Endpoint::VideosGenerate => &[Prompt, Model, Style],
-            Endpoint::VideosTransform | Endpoint::VideosStoryboard => &[Prompt, Model, Style, Image],
+            Endpoint::VideosTransform | Endpoint::VideosStoryboard => {
+                &[Prompt, Model, Style, Image]
+            }
             Endpoint::VideosRemix => &[Prompt, Model, Style, RemixTargetId],
             Endpoint::CharactersCreate => &[Model, Video, Timestamps],
             Endpoint::CharactersGenerate => &[Prompt, Model, Video, Timestamps],
@@ -176,7 +182,9 @@ pub fn dedicated(endpoint: Endpoint, body: &[u8], limits: &Limits) -> Result<Cli
     let client_prompt = prompt.as_deref().unwrap_or_default().to_owned();
     let model_id = string_field(body.model, "model")?;
     let image = || -> Result<Option<Media>, Error> {
-        string_field(body.image, "image")?.map(|t| wire::decode_image(&t, "image", limits)).transpose()
+        string_field(body.image, "image")?
+            .map(|t| wire::decode_image(&t, "image", limits))
+            .transpose()
     };
     let required_image = || image()?.ok_or_else(|| Error::missing("image"));
     let required_video = || -> Result<VideoInput, Error> {
@@ -190,7 +198,8 @@ pub fn dedicated(endpoint: Endpoint, body: &[u8], limits: &Limits) -> Result<Cli
         Endpoint::ImagesGenerate | Endpoint::ImagesTransform => {
             let model = model_of(model_id, catalog::DEFAULT_IMAGE_MODEL, ModelFamily::Image)?;
             let prompt = the_prompt()?;
-            let image = if endpoint == Endpoint::ImagesTransform { Some(required_image()?) } else { None };
+            let image =
+                if endpoint == Endpoint::ImagesTransform { Some(required_image()?) } else { None };
             (model, image_op(prompt, image))
         }
         Endpoint::VideosGenerate | Endpoint::VideosTransform | Endpoint::VideosStoryboard => {
@@ -202,7 +211,8 @@ pub fn dedicated(endpoint: Endpoint, body: &[u8], limits: &Limits) -> Result<Cli
                 _ => None,
             };
             let op = video_op(&text, image, "prompt")?;
-            if endpoint == Endpoint::VideosStoryboard && !matches!(op, Operation::Storyboard { .. }) {
+            if endpoint == Endpoint::VideosStoryboard && !matches!(op, Operation::Storyboard { .. })
+            {
                 return Err(Error::InvalidStoryboard {
                     param: "prompt".into(),
                     message: "prompt is not a storyboard: write each shot as [<seconds>s]<scene>, e.g. [5.0s]The cat jumps out of the plane [5.0s]The cat lands".into(),
@@ -226,7 +236,10 @@ pub fn dedicated(endpoint: Endpoint, body: &[u8], limits: &Limits) -> Result<Cli
                 });
             }
             let source = CharacterSource::Video(required_video()?);
-            (catalog::avatar_create(), Operation::CharacterCreate { source, timestamps: timestamps()? })
+            (
+                catalog::avatar_create(),
+                Operation::CharacterCreate { source, timestamps: timestamps()? },
+            )
         }
         Endpoint::CharactersGenerate => {
             let model = model_of(model_id, catalog::DEFAULT_VIDEO_MODEL, ModelFamily::Video)?;
@@ -242,7 +255,8 @@ pub fn dedicated(endpoint: Endpoint, body: &[u8], limits: &Limits) -> Result<Cli
 pub fn chat(body: &[u8], limits: &Limits) -> Result<ClientCall, Error> {
     let body: ChatBody<'_> = decode_body(body)?;
     let model_id = string_field(body.model, "model")?.ok_or_else(|| Error::missing("model"))?;
-    let model = catalog::model(&model_id).ok_or_else(|| Error::InvalidModel { model: echo(&model_id) })?;
+    let model =
+        catalog::model(&model_id).ok_or_else(|| Error::InvalidModel { model: echo(&model_id) })?;
     let content = wire::chat_content(body.messages, |text| RemixId::find(text).is_some())?;
     let mode = ResponseMode::from_flags(
         bool_field(body.stream, "stream")?,
@@ -269,14 +283,19 @@ pub fn chat(body: &[u8], limits: &Limits) -> Result<ClientCall, Error> {
     };
     let unused = |what: Option<&(Cow<'_, str>, &'static str)>, name: &str| -> Result<(), Error> {
         match what {
-            Some((_, param)) => Err(Error::invalid(*param, format!("{name} is not used by model {}", model.id))),
+            Some((_, param)) => {
+                Err(Error::invalid(*param, format!("{name} is not used by model {}", model.id)))
+            }
             None => Ok(()),
         }
     };
     let no_remix = || match explicit_remix {
         Some(_) => Err(Error::invalid(
             "remix_target_id",
-            format!("remix_target_id is not used by model {}; remix needs a plain video model", model.id),
+            format!(
+                "remix_target_id is not used by model {}; remix needs a plain video model",
+                model.id
+            ),
         )),
         None => Ok(()),
     };
@@ -293,16 +312,15 @@ pub fn chat(body: &[u8], limits: &Limits) -> Result<ClientCall, Error> {
         ModelFamily::AvatarCreate => {
             unused(image_text.as_ref(), "an image")?;
             no_remix()?;
-            let source = match (video()?, prompt.and_then(GenerationId::find)) {
-                (Some(video), _) => CharacterSource::Video(video),
-                (None, Some(generation)) => CharacterSource::Generation(generation),
-                (None, None) => {
-                    return Err(Error::invalid(
+            let source =
+                match (video()?, prompt.and_then(GenerationId::find)) {
+                    (Some(video), _) => CharacterSource::Video(video),
+                    (None, Some(generation)) => CharacterSource::Generation(generation),
+                    (None, None) => return Err(Error::invalid(
                         "video",
                         "avatar-create needs a video, or a generation id (gen_xxx) in the prompt",
-                    ))
-                }
-            };
+                    )),
+                };
             (catalog::avatar_create(), Operation::CharacterCreate { source, timestamps: None })
         }
         ModelFamily::Extension => {
@@ -334,7 +352,10 @@ pub fn chat(body: &[u8], limits: &Limits) -> Result<ClientCall, Error> {
                     }
                     None => (
                         catalog::avatar_create(),
-                        Operation::CharacterCreate { source: CharacterSource::Video(video), timestamps: None },
+                        Operation::CharacterCreate {
+                            source: CharacterSource::Video(video),
+                            timestamps: None,
+                        },
                     ),
                 }
             } else {
@@ -375,7 +396,10 @@ fn remix_op(text: &str, target: RemixId, param: &'static str) -> Result<Operatio
     let (clean, style) = extract_style(&RemixId::strip_from(text));
     let prompt = clean.trim();
     if prompt.is_empty() {
-        return Err(Error::invalid(param, "a remix needs a prompt that describes the change, besides the share link"));
+        return Err(Error::invalid(
+            param,
+            "a remix needs a prompt that describes the change, besides the share link",
+        ));
     }
     Ok(Operation::Remix { prompt: prompt.to_owned(), target, style })
 }
@@ -400,7 +424,11 @@ fn extension_op(prompt: &str, limits: &Limits) -> Result<Operation, Error> {
 
 // === field helpers ===
 
-fn model_of(id: Option<Cow<'_, str>>, default: &str, family: ModelFamily) -> Result<&'static Model, Error> {
+fn model_of(
+    id: Option<Cow<'_, str>>,
+    default: &str,
+    family: ModelFamily,
+) -> Result<&'static Model, Error> {
     let id = id.as_deref().unwrap_or(default);
     let model = catalog::model(id).ok_or_else(|| Error::InvalidModel { model: echo(id) })?;
     if model.kind.family() != family {
@@ -413,12 +441,20 @@ fn model_of(id: Option<Cow<'_, str>>, default: &str, family: ModelFamily) -> Res
     Ok(model)
 }
 
-fn required_prompt(prompt: Option<&str>, param: &'static str, limits: &Limits) -> Result<String, Error> {
+fn required_prompt(
+    prompt: Option<&str>,
+    param: &'static str,
+    limits: &Limits,
+) -> Result<String, Error> {
     let prompt = prompt.ok_or_else(|| Error::missing(param))?;
     if prompt.len() > limits.max_prompt_bytes {
         return Err(Error::invalid(
             param,
-            format!("prompt is too long: {} bytes, the limit is {} bytes", prompt.len(), limits.max_prompt_bytes),
+            format!(
+                "prompt is too long: {} bytes, the limit is {} bytes",
+                prompt.len(),
+                limits.max_prompt_bytes
+            ),
         ));
     }
     non_blank(prompt, param)
@@ -440,7 +476,10 @@ fn style_field(raw: Option<&RawValue>) -> Result<Option<&'static Style>, Error> 
     let Some(id) = string_field(raw, "style")? else { return Ok(None) };
     catalog::style(id.trim()).map(Some).ok_or_else(|| {
         let known: Vec<&str> = catalog::styles().iter().map(|s| s.id).collect();
-        Error::invalid("style", format!("Invalid style: {}. Use one of: {}", echo(&id), known.join(", ")))
+        Error::invalid(
+            "style",
+            format!("Invalid style: {}. Use one of: {}", echo(&id), known.join(", ")),
+        )
     })
 }
 
@@ -466,7 +505,10 @@ fn remix_target(text: &str) -> Result<RemixId, Error> {
 fn timestamps(raw: Option<&RawValue>) -> Result<Option<Timestamps>, Error> {
     const P: &str = "timestamps";
     let bad = || {
-        Error::invalid(P, "timestamps must be \"start,end\" in seconds with start < end <= 3600, e.g. \"0,3\"")
+        Error::invalid(
+            P,
+            "timestamps must be \"start,end\" in seconds with start < end <= 3600, e.g. \"0,3\"",
+        )
     };
     let Some(raw) = raw.filter(|r| r.get() != "null") else { return Ok(None) };
     let (start, end) = if raw.get().starts_with('[') {
@@ -478,7 +520,10 @@ fn timestamps(raw: Option<&RawValue>) -> Result<Option<Timestamps>, Error> {
     } else {
         let text = string_field(Some(raw), P)?.ok_or_else(bad)?;
         let (start, end) = text.split_once(',').ok_or_else(bad)?;
-        (start.trim().parse::<f64>().map_err(|_| bad())?, end.trim().parse::<f64>().map_err(|_| bad())?)
+        (
+            start.trim().parse::<f64>().map_err(|_| bad())?,
+            end.trim().parse::<f64>().map_err(|_| bad())?,
+        )
     };
     if !(start.is_finite() && end.is_finite() && 0.0 <= start && start < end && end <= 3600.0) {
         return Err(bad());

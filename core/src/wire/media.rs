@@ -47,7 +47,10 @@ const URL_SAFE: GeneralPurpose = engine(&alphabet::URL_SAFE);
 
 /// Splits `data:<mime>[;params];base64,<payload>` into (mime, payload); bare base64 gives
 /// `(None, text)`.
-fn split_data_uri<'t>(text: &'t str, param: &'static str) -> Result<(Option<&'t str>, &'t str), Error> {
+fn split_data_uri<'t>(
+    text: &'t str,
+    param: &'static str,
+) -> Result<(Option<&'t str>, &'t str), Error> {
     let Some(rest) = strip_prefix_ignore_case(text, "data:") else {
         return Ok((None, text));
     };
@@ -103,7 +106,10 @@ fn decode_base64(payload: &str, param: &'static str, max: usize) -> Result<Vec<u
 }
 
 fn too_large(param: &'static str, size: usize, max: usize) -> Error {
-    Error::invalid(param, format!("{param} is too large: about {size} bytes decoded, the limit is {max} bytes"))
+    Error::invalid(
+        param,
+        format!("{param} is too large: about {size} bytes decoded, the limit is {max} bytes"),
+    )
 }
 
 /// Decodes an image field: bare base64 or `data:image/...;base64,...`. The bytes must be a
@@ -114,7 +120,10 @@ pub fn decode_image(text: &str, param: &'static str, limits: &Limits) -> Result<
         if !mime.to_ascii_lowercase().starts_with("image/") {
             return Err(Error::invalid(
                 param,
-                format!("{param} must be an image (data:image/...), not data:{}", crate::error::echo(mime)),
+                format!(
+                    "{param} must be an image (data:image/...), not data:{}",
+                    crate::error::echo(mime)
+                ),
             ));
         }
     } else if looks_like_url(text) {
@@ -152,13 +161,18 @@ pub fn decode_video(text: &str, param: &'static str, limits: &Limits) -> Result<
         if !(mime.starts_with("video/") || mime.starts_with("application/")) {
             return Err(Error::invalid(
                 param,
-                format!("{param} must be a video (data:video/...), not data:{}", crate::error::echo(&mime)),
+                format!(
+                    "{param} must be a video (data:video/...), not data:{}",
+                    crate::error::echo(&mime)
+                ),
             ));
         }
     }
     let bytes = decode_base64(payload, param, limits.max_video_bytes)?;
     match MediaFormat::sniff(&bytes) {
-        Some(format) if !format.is_image() => Ok(VideoInput::Inline(Media { bytes: Bytes::from(bytes), format })),
+        Some(format) if !format.is_image() => {
+            Ok(VideoInput::Inline(Media { bytes: Bytes::from(bytes), format }))
+        }
         _ => Err(Error::invalid(param, format!("{param} is not an MP4, MOV or WebM video"))),
     }
 }
@@ -173,10 +187,16 @@ fn looks_like_url(text: &str) -> bool {
 /// length. Where it may point (private addresses, redirects) is the fetching shell's policy.
 fn video_url(url: &str, param: &'static str, limits: &Limits) -> Result<String, Error> {
     if url.len() > limits.max_url_bytes {
-        return Err(Error::invalid(param, format!("{param} URL is longer than {} bytes", limits.max_url_bytes)));
+        return Err(Error::invalid(
+            param,
+            format!("{param} URL is longer than {} bytes", limits.max_url_bytes),
+        ));
     }
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(Error::invalid(param, format!("{param} URL must not contain spaces or control characters")));
+        return Err(Error::invalid(
+            param,
+            format!("{param} URL must not contain spaces or control characters"),
+        ));
     }
     let after_scheme = url.split_once("://").map(|(_, rest)| rest).unwrap_or_default();
     let authority = after_scheme.split(['/', '?', '#']).next().unwrap_or_default();
@@ -202,7 +222,11 @@ mod tests {
     #[test]
     fn images_decode_from_bare_and_data_uri() {
         let b64 = B64.encode(PNG);
-        for text in [b64.clone(), format!("data:image/png;base64,{b64}"), format!("DATA:Image/PNG;charset=x;BASE64,{b64}")] {
+        for text in [
+            b64.clone(),
+            format!("data:image/png;base64,{b64}"),
+            format!("DATA:Image/PNG;charset=x;BASE64,{b64}"),
+        ] {
             let m = decode_image(&text, "image", &limits()).unwrap();
             assert_eq!((m.bytes.as_ref(), m.format), (PNG, MediaFormat::Png), "{text}");
         }
@@ -237,12 +261,24 @@ mod tests {
     #[test]
     fn videos_decode_or_stay_urls() {
         let b64 = B64.encode(MP4);
-        for text in [b64.clone(), format!("data:video/mp4;base64,{b64}"), format!("data:application/octet-stream;base64,{b64}")] {
+        for text in [
+            b64.clone(),
+            format!("data:video/mp4;base64,{b64}"),
+            format!("data:application/octet-stream;base64,{b64}"),
+        ] {
             let v = decode_video(&text, "video", &limits()).unwrap();
-            assert!(matches!(v, VideoInput::Inline(ref m) if m.bytes.as_ref() == MP4 && m.format == MediaFormat::Mp4), "{text}");
+            assert!(
+                matches!(v, VideoInput::Inline(ref m) if m.bytes.as_ref() == MP4 && m.format == MediaFormat::Mp4),
+                "{text}"
+            );
         }
-        for url in ["https://example.com/v.mp4", "HTTP://user@host:8080/a?b#c", " http://127.0.0.1/x "] {
-            assert_eq!(decode_video(url, "video", &limits()).unwrap(), VideoInput::Url(url.trim().into()));
+        for url in
+            ["https://example.com/v.mp4", "HTTP://user@host:8080/a?b#c", " http://127.0.0.1/x "]
+        {
+            assert_eq!(
+                decode_video(url, "video", &limits()).unwrap(),
+                VideoInput::Url(url.trim().into())
+            );
         }
     }
 

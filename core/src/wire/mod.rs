@@ -123,12 +123,12 @@ pub struct ChatContent<'a> {
 /// Splits a body into the known fields of `T`; anything but a JSON object is an error.
 pub fn decode_body<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Error> {
     serde_json::from_slice(body).map_err(|err| {
-        let detail = if err.is_data() && body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{')
-        {
-            "expected a JSON object".to_owned()
-        } else {
-            err.to_string()
-        };
+        let detail =
+            if err.is_data() && body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+                "expected a JSON object".to_owned()
+            } else {
+                err.to_string()
+            };
         Error::MalformedJson { detail }
     })
 }
@@ -136,14 +136,20 @@ pub fn decode_body<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Error> {
 // === typed field access ===
 
 /// A string field; `null` and absent are `None`. Borrows unless the JSON string has escapes.
-pub fn string_field<'a>(raw: Option<&'a RawValue>, param: &'static str) -> Result<Option<Cow<'a, str>>, Error> {
+pub fn string_field<'a>(
+    raw: Option<&'a RawValue>,
+    param: &'static str,
+) -> Result<Option<Cow<'a, str>>, Error> {
     let Some(raw) = raw else { return Ok(None) };
     let text = raw.get();
     if text == "null" {
         return Ok(None);
     }
     if !text.starts_with('"') {
-        return Err(Error::invalid(param, format!("{param} must be a string, not {}", json_kind(text))));
+        return Err(Error::invalid(
+            param,
+            format!("{param} must be a string, not {}", json_kind(text)),
+        ));
     }
     match serde_json::from_str::<&'a str>(text) {
         Ok(s) => Ok(Some(Cow::Borrowed(s))),
@@ -158,9 +164,10 @@ pub fn bool_field(raw: Option<&RawValue>, param: &'static str) -> Result<bool, E
     match raw.map(RawValue::get) {
         None | Some("null") | Some("false") => Ok(false),
         Some("true") => Ok(true),
-        Some(other) => {
-            Err(Error::invalid(param, format!("{param} must be true or false, not {}", json_kind(other))))
-        }
+        Some(other) => Err(Error::invalid(
+            param,
+            format!("{param} must be true or false, not {}", json_kind(other)),
+        )),
     }
 }
 
@@ -230,8 +237,8 @@ fn read_part<'a>(
 ) -> Result<(), Error> {
     const P: &str = "messages";
     let bad = |what: &str| Error::invalid(P, format!("content part {index}: {what}"));
-    let part: RawPart<'a> = serde_json::from_str(part.get())
-        .map_err(|_| bad("must be an object with a \"type\""))?;
+    let part: RawPart<'a> =
+        serde_json::from_str(part.get()).map_err(|_| bad("must be an object with a \"type\""))?;
     let kind = string_field(part.kind, P).map_err(|_| bad("\"type\" must be a string"))?;
     match kind.as_deref() {
         Some("text") => {
@@ -243,8 +250,12 @@ fn read_part<'a>(
             }
             out.prompt = Some(text);
         }
-        Some("image_url") => out.image_url = Some(part_url(part.image_url, "image_url").map_err(bad)?),
-        Some("video_url") => out.video_url = Some(part_url(part.video_url, "video_url").map_err(bad)?),
+        Some("image_url") => {
+            out.image_url = Some(part_url(part.image_url, "image_url").map_err(|e| bad(&e))?)
+        }
+        Some("video_url") => {
+            out.video_url = Some(part_url(part.video_url, "video_url").map_err(|e| bad(&e))?)
+        }
         Some(_) => {}
         None => return Err(bad("must have a \"type\"")),
     }
@@ -276,7 +287,11 @@ mod tests {
     fn body_must_be_an_object() {
         for bad in ["[]", "1", "\"x\"", "null", " [1]"] {
             let err = decode_body::<ChatBody<'_>>(bad.as_bytes()).unwrap_err();
-            assert_eq!(err, Error::MalformedJson { detail: "expected a JSON object".into() }, "{bad}");
+            assert_eq!(
+                err,
+                Error::MalformedJson { detail: "expected a JSON object".into() },
+                "{bad}"
+            );
         }
         for bad in ["", "{", "{\"model\":}", "{\"a\":1}x", "\u{0}"] {
             let err = decode_body::<ChatBody<'_>>(bad.as_bytes()).unwrap_err();
@@ -296,7 +311,10 @@ mod tests {
         let body: DedicatedBody<'_> =
             decode_body(br#"{"prompt":5,"stream":"yes","model":null,"style":"a\nb"}"#).unwrap();
         let err = string_field(body.prompt, "prompt").unwrap_err();
-        assert_eq!((err.param(), err.message().as_str()), (Some("prompt"), "prompt must be a string, not a number"));
+        assert_eq!(
+            (err.param(), err.message().as_str()),
+            (Some("prompt"), "prompt must be a string, not a number")
+        );
         let err = bool_field(body.stream, "stream").unwrap_err();
         assert_eq!(err.message(), "stream must be true or false, not a string");
         assert_eq!(string_field(body.model, "model").unwrap(), None);
@@ -312,7 +330,10 @@ mod tests {
 
     #[test]
     fn string_content_is_the_prompt() {
-        let c = chat(r#"{"messages":[{"role":"system","content":"x"},{"role":"user","content":"a cat"}]}"#).unwrap();
+        let c = chat(
+            r#"{"messages":[{"role":"system","content":"x"},{"role":"user","content":"a cat"}]}"#,
+        )
+        .unwrap();
         assert_eq!(c.prompt.as_deref(), Some("a cat"));
     }
 
@@ -344,17 +365,42 @@ mod tests {
             (r#"{"messages":{}}"#, "messages must be an array of message objects"),
             (r#"{"messages":["hi"]}"#, "the last message must be an object with role and content"),
             (r#"{"messages":[{"role":"user"}]}"#, "the last message has no content"),
-            (r#"{"messages":[{"content":5}]}"#, "Invalid content format: content must be a string or an array of content parts"),
-            (r#"{"messages":[{"content":[1]}]}"#, "content part 0: must be an object with a \"type\""),
-            (r#"{"messages":[{"content":[{"text":"x"}]}]}"#, "content part 0: must have a \"type\""),
-            (r#"{"messages":[{"content":[{"type":"text","text":3}]}]}"#, "content part 0: \"text\" must be a string"),
-            (r#"{"messages":[{"content":[{"type":"text"}]}]}"#, "content part 0: a text part needs \"text\""),
-            (r#"{"messages":[{"content":[{"type":"image_url","image_url":{}}]}]}"#, "content part 0: an image_url part needs {\"url\": \"...\"}"),
-            (r#"{"messages":[{"content":[{"type":"video_url","video_url":7}]}]}"#, "content part 0: a video_url part needs {\"url\": \"...\"}"),
+            (
+                r#"{"messages":[{"content":5}]}"#,
+                "Invalid content format: content must be a string or an array of content parts",
+            ),
+            (
+                r#"{"messages":[{"content":[1]}]}"#,
+                "content part 0: must be an object with a \"type\"",
+            ),
+            (
+                r#"{"messages":[{"content":[{"text":"x"}]}]}"#,
+                "content part 0: must have a \"type\"",
+            ),
+            (
+                r#"{"messages":[{"content":[{"type":"text","text":3}]}]}"#,
+                "content part 0: \"text\" must be a string",
+            ),
+            (
+                r#"{"messages":[{"content":[{"type":"text"}]}]}"#,
+                "content part 0: a text part needs \"text\"",
+            ),
+            (
+                r#"{"messages":[{"content":[{"type":"image_url","image_url":{}}]}]}"#,
+                "content part 0: an image_url part needs {\"url\": \"...\"}",
+            ),
+            (
+                r#"{"messages":[{"content":[{"type":"video_url","video_url":7}]}]}"#,
+                "content part 0: a video_url part needs {\"url\": \"...\"}",
+            ),
         ];
         for (json, message) in cases {
             let err = chat(json).unwrap_err();
-            assert_eq!((err.param(), err.message().as_str()), (Some("messages"), message), "{json}");
+            assert_eq!(
+                (err.param(), err.message().as_str()),
+                (Some("messages"), message),
+                "{json}"
+            );
         }
     }
 }
