@@ -41,7 +41,8 @@ fn with(mut body: Value, key: &str, value: Value) -> Value {
 fn chat_and_dedicated_requests_are_equal() {
     let storyboard = "[5.0s]The cat jumps out of the plane [5.0s]The cat lands [10.0s]The cat runs across the field";
     let fenced = "```\n[5.0s]The cat jumps out of the plane\n[5.0s]The cat lands\n```";
-    let pairs: Vec<(&str, Result<ClientCall, Error>, Vec<Result<ClientCall, Error>>)> = vec![
+    type Outcome = Result<ClientCall, Error>;
+    let pairs: Vec<(&str, Outcome, Vec<Outcome>)> = vec![
         (
             "text to image",
             ded(Endpoint::ImagesGenerate, json!({"prompt": "A cat"})),
