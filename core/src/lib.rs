@@ -44,8 +44,10 @@ pub mod error;
 pub mod prompt;
 pub mod render;
 pub mod request;
+pub mod secret;
 pub mod task;
 pub mod translate;
+pub mod upstream;
 pub mod wire;
 
 #[cfg(feature = "fuzzing")]

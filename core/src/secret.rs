@@ -1,0 +1,71 @@
+//! A secret string (access, session and refresh tokens, API keys) that never prints.
+
+use std::fmt;
+
+/// A secret. `Debug` and `Display` show only a short fingerprint, so a secret that ends up in
+/// a log line or an error message does not leak. Read it with [`Secret::expose`], only where
+/// it is put on the wire.
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether the secret is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// A short, stable, non-reversible fingerprint (FNV-1a, 32 bits, hex) for logs and the
+    /// admin API: enough to tell tokens apart, useless to an attacker.
+    pub fn fingerprint(&self) -> String {
+        let mut hash: u32 = 0x811c_9dc5;
+        for b in self.0.bytes() {
+            hash ^= u32::from(b);
+            hash = hash.wrapping_mul(0x0100_0193);
+        }
+        format!("{hash:08x}")
+    }
+
+    /// A masked form for display: the first 6 characters, then `…` and the fingerprint.
+    pub fn masked(&self) -> String {
+        let head: String = self.0.chars().take(6).collect();
+        format!("{head}…{}", self.fingerprint())
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret({})", self.fingerprint())
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "secret:{}", self.fingerprint())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_prints_the_value() {
+        let s = Secret::new("eyJhbGciOiJIUzI1NiJ9.very-secret-payload.sig");
+        for shown in [format!("{s:?}"), format!("{s}"), s.masked()] {
+            assert!(!shown.contains("very-secret-payload"), "{shown}");
+        }
+        assert_eq!(s.expose(), "eyJhbGciOiJIUzI1NiJ9.very-secret-payload.sig");
+        assert_eq!(s.fingerprint(), Secret::new(s.expose()).fingerprint());
+        assert_ne!(s.fingerprint(), Secret::new("other").fingerprint());
+    }
+}
