@@ -231,6 +231,15 @@ fn budget_one_steps_reach_the_same_answer_as_one_big_step() {
 }
 
 #[test]
+fn solver_can_move_to_a_blocking_thread() {
+    fn movable<T: Send + Sync + 'static>() {}
+    movable::<Solver>();
+    movable::<PowAnswer>();
+    movable::<Step>();
+    movable::<PowChallenge>();
+}
+
+#[test]
 fn deterministic_for_the_same_inputs() {
     let env = PowEnv {
         now_unix_ms: 1_767_758_400_000,
