@@ -41,6 +41,7 @@
 
 pub mod catalog;
 pub mod error;
+pub mod pow;
 pub mod prompt;
 pub mod render;
 pub mod request;
