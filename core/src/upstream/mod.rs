@@ -5,7 +5,21 @@
 //! canonical requests, events and outcomes.
 
 mod config;
+mod decode;
+mod headers;
 mod http;
+mod images;
+mod multipart;
+mod sentinel;
+#[cfg(test)]
+mod test_support;
 
 pub use config::UpstreamConfig;
+pub use decode::{decode_id, decode_task_id, parse_rfc3339_ms, progress_percent, DecodeError};
+pub use headers::{Auth, SentinelToken, SESSION_COOKIE, SORA_WEB_ORIGIN};
 pub use http::{Method, TransportError, UpstreamReply, UpstreamRequest};
+pub use images::{decode_recent_tasks, image_gen, recent_tasks, upload_image, ImageTaskStatus};
+pub use multipart::Multipart;
+pub use sentinel::{
+    decode_sentinel, sentinel_header, sentinel_req, ProofOfWork, SentinelChallenge, SENTINEL_FLOW,
+};
