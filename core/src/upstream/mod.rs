@@ -13,6 +13,7 @@ mod multipart;
 mod sentinel;
 #[cfg(test)]
 mod test_support;
+mod videos;
 
 pub use config::UpstreamConfig;
 pub use decode::{decode_id, decode_task_id, parse_rfc3339_ms, progress_percent, DecodeError};
@@ -22,4 +23,9 @@ pub use images::{decode_recent_tasks, image_gen, recent_tasks, upload_image, Ima
 pub use multipart::Multipart;
 pub use sentinel::{
     decode_sentinel, sentinel_header, sentinel_req, ProofOfWork, SentinelChallenge, SENTINEL_FLOW,
+};
+pub use videos::{
+    decode_drafts, decode_pending, drafts, drafts_v2, long_video_extension, nf_create,
+    nf_create_storyboard, pending_v2, upstream_model, Draft, DraftOutcome, DraftsPage,
+    ExtensionDuration, VideoPending, VideoSource,
 };
