@@ -4,6 +4,7 @@
 //! Everything Sora-specific lives here and in [`crate::sim`]; the task engine above speaks in
 //! canonical requests, events and outcomes.
 
+mod characters;
 mod config;
 mod decode;
 mod headers;
@@ -15,6 +16,12 @@ mod sentinel;
 mod test_support;
 mod videos;
 
+pub use characters::{
+    cameo_in_progress, cameo_update_v2, character_username, characters_finalize,
+    characters_from_generation, characters_upload, decode_cameo_progress, decode_file_upload,
+    decode_finalize, delete_character, file_upload, CameoProfile, CameoProgress, FileUseCase,
+    DEFAULT_TIMESTAMPS,
+};
 pub use config::UpstreamConfig;
 pub use decode::{decode_id, decode_task_id, parse_rfc3339_ms, progress_percent, DecodeError};
 pub use headers::{Auth, SentinelToken, SESSION_COOKIE, SORA_WEB_ORIGIN};
