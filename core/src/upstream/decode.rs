@@ -97,11 +97,6 @@ impl Lenient<String> {
     pub(crate) fn non_empty(self) -> Option<String> {
         self.0.filter(|s| !s.is_empty())
     }
-
-    /// Whether it is present and not empty.
-    pub(crate) fn is_set(&self) -> bool {
-        self.0.as_deref().is_some_and(|s| !s.is_empty())
-    }
 }
 
 /// An upstream `progress_pct` as a percentage in `0.0..=100.0`.

@@ -4,8 +4,10 @@
 //! Everything Sora-specific lives here and in [`crate::sim`]; the task engine above speaks in
 //! canonical requests, events and outcomes.
 
+mod account;
 mod characters;
 mod config;
+mod credentials;
 mod decode;
 mod headers;
 mod http;
@@ -16,6 +18,11 @@ mod sentinel;
 mod test_support;
 mod videos;
 
+pub use account::{
+    billing_subscriptions, decode_enhance, decode_invite, decode_me, decode_nf_check,
+    decode_subscription, enhance_prompt, invite_mine, m_bootstrap, me, nf_check, Invite, Me, Quota,
+    Subscription, PRO_PLAN_ID,
+};
 pub use characters::{
     cameo_in_progress, cameo_update_v2, character_username, characters_finalize,
     characters_from_generation, characters_upload, decode_cameo_progress, decode_file_upload,
@@ -23,6 +30,9 @@ pub use characters::{
     DEFAULT_TIMESTAMPS,
 };
 pub use config::UpstreamConfig;
+pub use credentials::{
+    decode_oauth, decode_session, refresh_to_access, session_to_access, OAuthTokens, SessionAccess,
+};
 pub use decode::{decode_id, decode_task_id, parse_rfc3339_ms, progress_percent, DecodeError};
 pub use headers::{Auth, SentinelToken, SESSION_COOKIE, SORA_WEB_ORIGIN};
 pub use http::{Method, TransportError, UpstreamReply, UpstreamRequest};
