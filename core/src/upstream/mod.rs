@@ -6,6 +6,7 @@
 
 mod account;
 mod characters;
+mod classify;
 mod config;
 mod credentials;
 mod decode;
@@ -29,6 +30,7 @@ pub use characters::{
     decode_finalize, delete_character, file_upload, CameoProfile, CameoProgress, FileUseCase,
     DEFAULT_TIMESTAMPS,
 };
+pub use classify::{classify, classify_transport, Class};
 pub use config::UpstreamConfig;
 pub use credentials::{
     decode_oauth, decode_session, refresh_to_access, session_to_access, OAuthTokens, SessionAccess,
