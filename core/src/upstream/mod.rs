@@ -13,6 +13,7 @@ mod decode;
 mod headers;
 mod http;
 mod images;
+mod jwt;
 mod multipart;
 mod sentinel;
 #[cfg(test)]
@@ -39,6 +40,7 @@ pub use decode::{decode_id, decode_task_id, parse_rfc3339_ms, progress_percent, 
 pub use headers::{Auth, SentinelToken, SESSION_COOKIE, SORA_WEB_ORIGIN};
 pub use http::{Method, TransportError, UpstreamReply, UpstreamRequest};
 pub use images::{decode_recent_tasks, image_gen, recent_tasks, upload_image, ImageTaskStatus};
+pub use jwt::{jwt_claims, JwtClaims, JwtError};
 pub use multipart::Multipart;
 pub use sentinel::{
     decode_sentinel, sentinel_header, sentinel_req, ProofOfWork, SentinelChallenge, SENTINEL_FLOW,
