@@ -223,12 +223,14 @@ pub fn classify(reply: &UpstreamReply) -> Class {
     if matches!(status, 403 | 429 | 503) && is_cloudflare_challenge(reply) {
         return Class::Cloudflare;
     }
-    let parsed = serde_json::from_slice::<serde_json::Value>(&reply.body)
-        .ok()
-        .filter(serde_json::Value::is_object);
+    // Any JSON (a `pending/v2` array too) is read only through its `error` object: a prompt
+    // that mentions heavy load must not make a successful poll look overloaded.
+    let parsed = serde_json::from_slice::<serde_json::Value>(&reply.body).ok();
     let is_json = parsed.is_some();
-    let envelope: Envelope =
-        parsed.and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default();
+    let envelope: Envelope = parsed
+        .filter(serde_json::Value::is_object)
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default();
     let error = envelope.error.0.unwrap_or_default();
     let code = error.code.0.as_deref().unwrap_or("");
 

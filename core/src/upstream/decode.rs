@@ -16,7 +16,7 @@ use super::http::UpstreamReply;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DecodeError {
-    /// The status is not 2xx: [`super::classify`] the reply instead of decoding it.
+    /// The status is not 2xx: [`super::classify()`] the reply instead of decoding it.
     Status {
         /// The status code.
         status: u16,

@@ -12,7 +12,7 @@
 //!    timeout and proxy. Nothing is random or timed here: uuids, multipart boundary seeds and
 //!    sentinel tokens ([`SentinelToken`]) come in as arguments.
 //! 2. **Classify**: the shell sends it and hands back an [`UpstreamReply`] (or a
-//!    [`TransportError`]); [`classify`] (or [`classify_transport`]) says what it means as a
+//!    [`TransportError`]); [`classify()`] (or [`classify_transport`]) says what it means as a
 //!    [`Class`]: retry or not, whether it counts against the token, a message for the client.
 //! 3. **Decode**: for [`Class::Ok`], a `decode_*` function reads the few fields the caller
 //!    needs into a typed result, tolerating extra fields and nulls; a [`DecodeError`] never

@@ -28,6 +28,11 @@ fn classification_table() {
         // 2xx
         (reply(200, &[JSON], r#"{"id":"task_401","x":"401 unauthorized"}"#), Class::Ok),
         (reply(204, &[], ""), Class::Ok),
+        (reply(200, &[JSON], r#"[{"id":"task_1","prompt":"a city under heavy load"}]"#), Class::Ok),
+        (
+            reply(200, &[JSON], r#"{"items":[{"prompt":"under heavy load"}],"error":null}"#),
+            Class::Ok,
+        ),
         (reply(200, &[HTML], "<html>Just a moment</html>"), Class::Ok),
         (
             reply(
