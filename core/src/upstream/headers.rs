@@ -88,9 +88,17 @@ pub struct SentinelToken {
 }
 
 impl SentinelToken {
-    /// From its parts, as [`super::sentinel_header`] builds the header (`~S` ensured on `p`).
+    /// From its parts, rendered by [`crate::pow::SentinelHeader`] (`~S` ensured on `p`).
     pub fn build(p: &str, t: &str, c: &str, id: &str, flow: &str) -> Self {
-        SentinelToken { header: super::sentinel_header(p, t, c, id, flow), device_id: id.into() }
+        let header = crate::pow::SentinelHeader {
+            p: crate::pow::with_proof_suffix(p),
+            t: t.into(),
+            c: c.into(),
+            id: id.into(),
+            flow: flow.into(),
+        }
+        .render();
+        SentinelToken { header, device_id: id.into() }
     }
 
     /// From a finished header value (for example an external PoW service's) and its device id.

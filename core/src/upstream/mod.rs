@@ -90,9 +90,7 @@ pub use http::{Method, TransportError, UpstreamReply, UpstreamRequest};
 pub use images::{decode_recent_tasks, image_gen, recent_tasks, upload_image, ImageTaskStatus};
 pub use jwt::{jwt_claims, JwtClaims, JwtError};
 pub use multipart::Multipart;
-pub use sentinel::{
-    decode_sentinel, sentinel_header, sentinel_req, ProofOfWork, SentinelChallenge, SENTINEL_FLOW,
-};
+pub use sentinel::{sentinel_req, SENTINEL_FLOW};
 pub use videos::{
     decode_drafts, decode_pending, drafts, drafts_v2, long_video_extension, nf_create,
     nf_create_storyboard, pending_v2, upstream_model, Draft, DraftOutcome, DraftsPage,
