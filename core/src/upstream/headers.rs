@@ -233,11 +233,6 @@ pub(crate) fn json_body<T: Serialize>(value: &T) -> Bytes {
     serde_json::to_vec(value).map(Bytes::from).unwrap_or_default()
 }
 
-/// A JSON string literal (quoted, escaped, non-ASCII left raw); infallible.
-pub(crate) fn json_str(s: &str) -> String {
-    serde_json::Value::String(s.to_owned()).to_string()
-}
-
 /// Assembles a request.
 pub(crate) fn request(
     method: Method,
