@@ -4,10 +4,13 @@
 //! - [`Refresh`]: a new access token from the token's session token (ST -> AT) or refresh
 //!   token (RT -> AT), on demand after a 401 and ahead of expiry (B15). A rotated RT comes back
 //!   in [`Refreshed::refresh_token`]: store it.
+//! - [`Enrich`]: what an access token is worth (`/me`, plan, Sora 2 support, quota), for a
+//!   token added online and for the admin "test" action.
 //! - [`refresh_due`]: the ahead-of-expiry check (UTC unix ms, B17); [`token_identity`]: the
 //!   expiry and e-mail inside an access token (no signature check).
 //!
-//! The procedures are small machines with the same shape: [`Refresh::next`] says what to do (send a request, or done with a result); the shell sends
+//! Both procedures are small machines with the same shape: [`Refresh::next`] /
+//! [`Enrich::next`] say what to do (send a request, or done with a result); the shell sends
 //! the request and hands back the reply (or the transport error) with `handle`; repeat until
 //! `Done`. They read no clock: `now_ms` (unix ms, UTC) comes in with every call. Single-flight
 //! (one refresh per token at a time) is the shell's job; a procedure holds no lock and
@@ -55,12 +58,14 @@
 //! assert!(!format!("{fresh:?}").contains("rt-2"));
 //! ```
 
+mod enrich;
 mod refresh;
 #[cfg(test)]
 mod test_support;
 
 use std::fmt;
 
+pub use enrich::{Enrich, EnrichCall, EnrichError, EnrichStep, TokenProfile};
 pub use refresh::{
     Credential, Refresh, RefreshError, RefreshMaterial, RefreshStep, Refreshed,
     DEFAULT_REFRESH_MARGIN_MS,
