@@ -442,3 +442,42 @@ fn error_messages() {
         assert_eq!(error.to_string(), want);
     }
 }
+
+/// Every sequence of replies (from a set covering each class) ends in `Done` after at most
+/// six requests, and `Done` stays.
+#[test]
+fn every_reply_sequence_terminates() {
+    let replies: Vec<Outcome> = vec![
+        reply(200, ME),
+        reply(200, INVITE),
+        reply(200, "not json"),
+        reply(401, UNAUTHORIZED),
+        reply(401, EXPIRED),
+        reply(403, COUNTRY),
+        reply(404, ""),
+        reply(503, ""),
+        Err(TransportError::Timeout),
+    ];
+    fn explore(enrich: &Enrich, replies: &[Outcome], depth: usize, leaves: &mut usize) {
+        let mut e = enrich.clone();
+        match e.next(NOW_MS) {
+            EnrichStep::Done(result) => {
+                assert_eq!(e.next(NOW_MS), EnrichStep::Done(result));
+                *leaves += 1;
+            }
+            EnrichStep::Send(_) => {
+                assert!(depth < 6, "more than six requests");
+                for r in replies {
+                    let mut branch = e.clone();
+                    branch.handle(NOW_MS, r.clone()).unwrap();
+                    explore(&branch, replies, depth + 1, leaves);
+                }
+            }
+        }
+    }
+    let mut leaves = 0;
+    explore(&Enrich::new(&UpstreamConfig::default(), auth()), &replies, 0, &mut leaves);
+    assert!(leaves > 500, "{leaves}");
+    // Nothing secret in the machine's own `Debug` either.
+    assert_hidden(&format!("{:?}", Enrich::new(&UpstreamConfig::default(), auth())), &[&at(), ST]);
+}

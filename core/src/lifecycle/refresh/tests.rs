@@ -482,3 +482,37 @@ fn nothing_secret_is_shown() {
         assert_eq!(error.to_string(), want);
     }
 }
+
+/// Every pair of replies ends in `Done` after at most two requests, and `Done` stays.
+#[test]
+fn every_reply_sequence_terminates() {
+    let at = jwt(Some(NOW_MS / 1000 + DAY_S), None);
+    let replies = vec![
+        session_reply(&at),
+        oauth_reply(&at, Some(RT2)),
+        ok("{}"),
+        ok("<html>"),
+        status(400, INVALID_GRANT_400),
+        status(401, INVALID_GRANT_401),
+        status(503, ""),
+        Err(TransportError::Connect),
+    ];
+    for m in [material(Some(ST), Some(RT)), material(Some(ST), None), material(None, Some(RT))] {
+        for a in &replies {
+            for b in &replies {
+                let mut refresh = Refresh::new(&UpstreamConfig::default(), m.clone());
+                let mut script = [a, b].into_iter();
+                let result = loop {
+                    match refresh.next(NOW_MS) {
+                        RefreshStep::Send(_) => {
+                            let r = script.next().expect("at most two requests");
+                            refresh.handle(NOW_MS, r.clone()).unwrap();
+                        }
+                        RefreshStep::Done(result) => break result,
+                    }
+                };
+                assert_eq!(refresh.next(NOW_MS), RefreshStep::Done(result));
+            }
+        }
+    }
+}
