@@ -22,6 +22,7 @@
 //! - [`render`]: task events -> SSE chunks, `chat.completion`, task JSON, `/v1/models`.
 //! - [`error`]: the one error type and its one mapping to HTTP status and envelope.
 //! - [`task`]: task ids, events and results shared by the engine and the client faces.
+//! - `sim` (feature `sim`): a sans-IO simulated Sora backend, the upstream of tests and demo mode.
 //!
 //! ```
 //! use sora2api_core::{translate, request::{Operation, ResponseMode}};
@@ -53,5 +54,8 @@ pub mod wire;
 
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+
+#[cfg(feature = "sim")]
+pub mod sim;
 
 pub use error::Error;
