@@ -277,7 +277,8 @@ impl Sim {
         if now >= account.quota_resets_at_ms {
             account.quota_remaining = account.quota_limit;
             let windows = (now - account.quota_resets_at_ms) / window_ms + 1;
-            account.quota_resets_at_ms += windows * window_ms;
+            account.quota_resets_at_ms =
+                account.quota_resets_at_ms.saturating_add(windows.saturating_mul(window_ms));
         }
         Ok(issued.account)
     }

@@ -175,7 +175,7 @@ impl Sim {
         let body = if cameo.polls <= cameo.polls_needed {
             json!({
                 "id": id, "status": "in_progress", "status_message": "Processing",
-                "progress_pct": f64::from(cameo.polls) / f64::from(cameo.polls_needed + 1),
+                "progress_pct": f64::from(cameo.polls) / (f64::from(cameo.polls_needed) + 1.0),
                 "display_name_hint": null, "username_hint": null, "profile_asset_url": null,
                 "instruction_set_hint": null,
             })

@@ -85,7 +85,7 @@ pub struct SimConfig {
     /// Phase durations.
     pub timings: Timings,
     /// Every task completes on the first poll (benchmarks, demo): [`Timings::instant`] is used
-    /// instead of [`Self::timings`].
+    /// instead of the `timings` field.
     pub instant: bool,
     /// The proof-of-work difficulty `sentinel/req` hands out (hex, even length). `"06a7c5"`
     /// (about 38 hashes) by default; tests use `"ff"` (every answer passes).

@@ -122,7 +122,7 @@ impl Markers {
                 None
             }
             ("slow", Some(_)) => {
-                self.slow_ms = num;
+                self.slow_ms = num.map(|ms| ms.min(MAX_SLOW_MS));
                 None
             }
             ("cameofail", None) => {
@@ -141,6 +141,9 @@ impl Markers {
         self.faults.iter().filter(move |f| f.phase == phase)
     }
 }
+
+/// The longest running phase `#slow=MS` asks for: one virtual day.
+pub(super) const MAX_SLOW_MS: u64 = 86_400_000;
 
 /// `"429x2"` -> `("429", 2)`; no suffix -> `(text, 1)`.
 fn split_count(text: &str) -> (&str, u32) {

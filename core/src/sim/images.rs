@@ -54,7 +54,8 @@ impl ImageTask {
         }
         let into = e - self.queued_ms;
         if into < self.running_ms {
-            ImagePhase::Running(into * 1000 / self.running_ms.max(1))
+            let milli = u128::from(into) * 1000 / u128::from(self.running_ms.max(1));
+            ImagePhase::Running(u64::try_from(milli).unwrap_or(999))
         } else {
             ImagePhase::Done
         }

@@ -70,7 +70,7 @@
 //! | `#policy` | task | video: drafts item `kind: "sora_content_violation"`, `reason_str`, `markdown_reason_str`, `url: null`; image: `recent_tasks` `status: "failed"` with `error_message` and `failure_reason` |
 //! | `#queue=N` | task | stays `queued` for N polls that see it queued (`pending/v2`, `recent_tasks`), then the schedule resumes |
 //! | `#nourl[=N]` | task | succeeds, but the draft (`url`/`downloadable_url` null) or image (`generations[].url` `""`) has no URL for N polls that see it ([`Timings::nourl_polls`] by default) |
-//! | `#slow=MS` | task | the running phase lasts MS virtual ms |
+//! | `#slow=MS` | task | the running phase lasts MS virtual ms (at most one virtual day) |
 //! | `#cameofail` | cameo | `cameos/in_progress` ends in `status: "failed"` with a `status_message` (in the upload's filename, or in the prompt of the generation of `from-generation`) |
 //!
 //! Order of checks on a submit: edge faults (`#cf`, `#hang`, `#reset`) → auth → sentinel →
@@ -192,7 +192,8 @@ impl From<UpstreamReply> for SimResponse {
 ///
 /// Call order: [`Sim::new`], [`Sim::add_account`] for each account, then [`Sim::handle`] for
 /// each request with non-decreasing `now_ms` (an earlier time is treated as the latest seen).
-#[derive(Debug)]
+/// `Send + Sync` plain data: a shell serves it from behind a mutex; `Clone` snapshots it.
+#[derive(Debug, Clone)]
 pub struct Sim {
     cfg: SimConfig,
     rng: Rng,
@@ -270,9 +271,14 @@ impl Sim {
         response
     }
 
-    /// Every request received, in order.
+    /// Every request received, in order (since the last [`Sim::take_requests`]).
     pub fn requests(&self) -> &[LoggedRequest] {
         &self.log
+    }
+
+    /// Drains the request log (a long-running demo server calls this to bound memory).
+    pub fn take_requests(&mut self) -> Vec<LoggedRequest> {
+        std::mem::take(&mut self.log)
     }
 
     /// How many create calls were accepted (`video_gen`, `nf/create`, storyboard, extension).

@@ -69,7 +69,7 @@ impl VideoTask {
         if e < self.preprocessing_ms {
             return VideoPhase::Preprocessing;
         }
-        let queue_end = self.preprocessing_ms + self.queued_ms;
+        let queue_end = self.preprocessing_ms.saturating_add(self.queued_ms);
         if self.schedule.held(now, self.preprocessing_ms) || e < queue_end {
             if observe {
                 self.schedule.observed_queued(now, queue_end);
@@ -78,8 +78,9 @@ impl VideoTask {
         }
         let into = e - queue_end;
         if into < self.running_ms {
-            VideoPhase::Running(100 + 890 * into / self.running_ms.max(1))
-        } else if into < self.running_ms + self.processing_ms {
+            let milli = u128::from(into) * 890 / u128::from(self.running_ms.max(1));
+            VideoPhase::Running(100 + u64::try_from(milli).unwrap_or(889))
+        } else if into < self.running_ms.saturating_add(self.processing_ms) {
             VideoPhase::Processing
         } else {
             VideoPhase::Finished
@@ -87,7 +88,9 @@ impl VideoTask {
     }
 
     fn draft_offset(&self) -> u64 {
-        self.preprocessing_ms + self.queued_ms + self.running_ms + self.processing_ms + self.lag_ms
+        [self.preprocessing_ms, self.queued_ms, self.running_ms, self.processing_ms, self.lag_ms]
+            .into_iter()
+            .fold(0, u64::saturating_add)
     }
 
     /// Whether the drafts item exists at `now`.

@@ -225,3 +225,20 @@ fn markers_do_not_bypass_auth_or_sentinel() {
     assert_invalid_request(h.post(CREATE, &video_body("x #fail=429")));
     status(create(&mut h, "x #fail=429"), 429);
 }
+
+#[test]
+fn absurd_marker_values_are_clamped() {
+    let mut h = H::observed();
+    let task = h.video("forever #slow=18446744073709551615 #queue=4294967295");
+    h.advance(u64::MAX / 4);
+    h.at = h.sim.mint_access_token(h.now, "pro@example.com").unwrap();
+    let pending = json_of(&ok(h.get("/backend/nf/pending/v2")));
+    assert_eq!(pending[0]["id"], task.as_str());
+    assert_eq!(pending[0]["status"], "queued");
+    ok(h.get("/backend/project_y/profile/drafts"));
+    let img =
+        json_of(&ok(h.create("/backend/video_gen", &image_body("x #slow=18446744073709551615"))));
+    assert!(img["id"].is_string());
+    h.advance(86_400_000 + 2_000);
+    ok(h.get("/backend/v2/recent_tasks"));
+}

@@ -469,3 +469,15 @@ fn sim_response_helpers() {
     let reply = SimResponse::from(UpstreamReply::json(200, "{}"));
     assert_eq!(reply.status(), Some(200));
 }
+
+#[test]
+fn sim_is_send_sync_clone_and_the_log_drains() {
+    fn assert_traits<T: Send + Sync + Clone + 'static>() {}
+    assert_traits::<Sim>();
+    let mut h = H::fast();
+    h.get("/backend/me");
+    let snapshot = h.sim.clone();
+    assert_eq!(h.sim.take_requests().len(), 1);
+    assert!(h.sim.requests().is_empty());
+    assert_eq!(snapshot.requests().len(), 1);
+}
