@@ -52,6 +52,7 @@ fn typical_chat() -> Vec<u8> {
         "stream": true,
         "messages": [
             {"role": "system", "content": "You are a helpful assistant that generates videos."},
+            {"role": "assistant", "content": "Sure. Describe the scene, the camera and the mood, and I will render it."},
             {"role": "user", "content": [{"type": "text", "text": prompt}, {"type": "text", "text": prompt}]}
         ],
         "temperature": 0.7,
