@@ -88,7 +88,7 @@ impl Sim {
     }
 
     /// `POST /characters/from-generation` `{generation_id, character_id: null, timestamps:
-    /// [a, b]}` (integers, `0 <= a < b`); the generation must be a finished draft of this
+    /// [a, b]}` (seconds, `0 <= a < b`; PY sends integers, fractions are accepted too); the generation must be a finished draft of this
     /// account (else 404) -> `{id}`. `#cameofail` in that generation's prompt makes processing
     /// fail.
     pub(super) fn character_from_generation(
@@ -103,8 +103,8 @@ impl Sim {
         let stamps = obj
             .get("timestamps")
             .and_then(Value::as_array)
-            .map(|a| a.iter().map(Value::as_u64).collect::<Vec<_>>());
-        if !matches!(stamps.as_deref(), Some([Some(a), Some(b)]) if a < b) {
+            .map(|a| a.iter().map(Value::as_f64).collect::<Vec<_>>());
+        if !matches!(stamps.as_deref(), Some([Some(a), Some(b)]) if *a >= 0.0 && a < b) {
             return Err(invalid_request());
         }
         if !self.owns_generation(now, account, gen) {

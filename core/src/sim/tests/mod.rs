@@ -4,6 +4,7 @@
 
 mod accounts;
 mod characters;
+mod client;
 mod drafts;
 mod images;
 mod markers;
