@@ -83,7 +83,8 @@ fn account_and_credential_calls() {
     upstream::decode_invite(&c.send(&upstream::invite_mine(&c.cfg, &c.auth))).unwrap();
     c.send(&upstream::m_bootstrap(&c.cfg, &c.auth));
     let quota = upstream::decode_nf_check(&c.send(&upstream::nf_check(&c.cfg, &c.auth))).unwrap();
-    assert_eq!(format!("{quota:?}").contains("30"), true, "{quota:?}");
+    assert_eq!((quota.remaining, quota.rate_limit_reached), (Some(30), false));
+    assert_eq!(quota.resets_in_ms, Some(86_400_000));
 
     let session = upstream::decode_session(&c.send(&upstream::session_to_access(
         &c.cfg,
@@ -106,7 +107,8 @@ fn account_and_credential_calls() {
     assert!(tokens.refresh_token.is_some());
     assert_eq!(tokens.expires_in_s, Some(864_000));
     let claims = upstream::jwt_claims(tokens.access_token.expose()).unwrap();
-    assert_eq!(format!("{claims:?}").contains("pro@example.com"), true);
+    assert_eq!(claims.email.as_deref(), Some("pro@example.com"));
+    assert!(claims.exp_unix_ms.is_some());
     c.send(&upstream::me(&c.cfg, &Auth::new(tokens.access_token)));
 
     let enhanced = upstream::decode_enhance(&c.send(&upstream::enhance_prompt(
