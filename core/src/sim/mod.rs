@@ -79,6 +79,31 @@
 //! account that would report the task (`pending/v2` and drafts for videos, `recent_tasks` for
 //! images, `cameos/in_progress` for cameos), from its creation on.
 //!
+//! # Where the spec is silent (our choices)
+//!
+//! - Missing or non-bearer `Authorization` is 401 `token_invalidated`, like an unknown token.
+//!   Auth runs before routing, so an unknown BACKEND path with a bad token is 401, else 404
+//!   (405 for a known path with the wrong method).
+//! - Accounts without Sora 2 get 401 `"Unauthorized"` (`code: "unauthorized"`) on
+//!   `invite/mine` and on video creates; images are allowed.
+//! - Unknown or revoked session tokens: 200 `{}` (next-auth's empty session). OAuth errors use
+//!   the OpenAI envelope: `invalid_grant` (401), `refresh_token_reused` (401),
+//!   `refresh_token_invalidated` (401), `unsupported_grant_type` (400).
+//! - Quota exhaustion: 429 `rate_limit_exceeded`, `Retry-After` = seconds to the reset; a
+//!   `#fail=429` says `Retry-After: 30`. Pro gating: 403 `pro_required`.
+//! - Uploads must be real images (PNG, JPEG, GIF, WebP magic); character uploads real videos
+//!   (MP4, WebM). Upload ids are `media_…`, cameo ids `ch_…`, character ids `char_…`, file ids
+//!   `file_<32 hex>`.
+//! - `video_gen` sizes: 360×360, 540×360, 360×540 and their doubles; `n_variants` 1-4.
+//! - A sentinel token is consumed (single-use knob) when it verifies, even if the body is then
+//!   rejected. `flow` must be `sora_2_create_task__auto` or `sora_2_create_task`.
+//! - Drafts cursors are opaque (`dc_…`) and stable: items that arrive later do not shift the
+//!   next page. Drafts and `pending/v2` list newest first.
+//! - Cameo completion answers `status: "finalized"` and `status_message: "Completed"`, and only
+//!   then a `profile_asset_url` (PY's and GO's completion tests both hold).
+//! - Latency is the shell's business: a sans-IO simulator answers at once; `#hang` is the
+//!   timeout.
+//!
 //! Per-account knobs live in [`AccountSpec`] (plan, Sora 2 access, quota and reset, blocked
 //! country, username, revoked, token lifetime, ST/RT, client id); [`Sim::account_mut`]
 //! changes them mid-test (e.g. revoke).
