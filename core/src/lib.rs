@@ -23,6 +23,7 @@
 //! - [`error`]: the one error type and its one mapping to HTTP status and envelope.
 //! - [`task`]: task ids, events and results shared by the engine and the client faces.
 //! - [`lifecycle`]: token refresh (ST/RT -> AT) and enrichment, as sans-IO procedures.
+//! - `sim` (feature `sim`): a sans-IO simulated Sora backend, the upstream of tests and demo mode.
 //!
 //! ```
 //! use sora2api_core::{translate, request::{Operation, ResponseMode}};
@@ -55,5 +56,8 @@ pub mod wire;
 
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+
+#[cfg(feature = "sim")]
+pub mod sim;
 
 pub use error::Error;
