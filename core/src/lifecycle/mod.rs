@@ -61,6 +61,9 @@
 mod enrich;
 mod refresh;
 #[cfg(test)]
+#[cfg(feature = "sim")]
+mod sim_tests;
+#[cfg(test)]
 mod test_support;
 
 use std::fmt;
