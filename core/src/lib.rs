@@ -22,6 +22,7 @@
 //! - [`render`]: task events -> SSE chunks, `chat.completion`, task JSON, `/v1/models`.
 //! - [`error`]: the one error type and its one mapping to HTTP status and envelope.
 //! - [`task`]: task ids, events and results shared by the engine and the client faces.
+//! - [`pool`]: the token pool policy: leases, concurrency, cooldowns, quota waits, disables.
 //!
 //! ```
 //! use sora2api_core::{translate, request::{Operation, ResponseMode}};
@@ -41,6 +42,7 @@
 
 pub mod catalog;
 pub mod error;
+pub mod pool;
 pub mod prompt;
 pub mod render;
 pub mod request;
