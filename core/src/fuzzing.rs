@@ -59,6 +59,14 @@ pub fn storyboard_roundtrip(data: &[u8]) {
     invariants::check_storyboard_roundtrip(&String::from_utf8_lossy(data));
 }
 
+/// Token pool operation sequences: the bytes decode into adding tokens, requests, releases
+/// with any outcome, time advances, polls, cancels and admin changes; concurrency limits are
+/// never exceeded, every lease is released exactly once, every waiter gets at most one
+/// answer, and all counters return to zero at the end.
+pub fn pool_ops(data: &[u8]) {
+    crate::pool::invariants::check_ops(data);
+}
+
 /// Runs every entry point over its committed seeds (`fuzz/seeds/<target>/`) and over
 /// deterministic mutations of them (truncations and byte flips), so `cargo test` catches a
 /// broken invariant without a fuzzer.
@@ -121,5 +129,10 @@ mod seed_tests {
     #[test]
     fn storyboard_roundtrip() {
         run("storyboard_roundtrip", super::storyboard_roundtrip);
+    }
+
+    #[test]
+    fn pool_ops() {
+        run("pool", super::pool_ops);
     }
 }
