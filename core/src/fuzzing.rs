@@ -127,6 +127,14 @@ mod tests {
     }
 }
 
+/// Token pool operation sequences: the bytes decode into adding tokens, requests, releases
+/// with any outcome, time advances, polls, cancels and admin changes; concurrency limits are
+/// never exceeded, every lease is released exactly once, every waiter gets at most one
+/// answer, and all counters return to zero at the end.
+pub fn pool_ops(data: &[u8]) {
+    crate::pool::invariants::check_ops(data);
+}
+
 /// Runs every entry point over its committed seeds (`fuzz/seeds/<target>/`) and over
 /// deterministic mutations of them (truncations and byte flips), so `cargo test` catches a
 /// broken invariant without a fuzzer.
@@ -194,5 +202,10 @@ mod seed_tests {
     #[test]
     fn pow_verify() {
         run("pow_verify", super::pow_verify);
+    }
+
+    #[test]
+    fn pool_ops() {
+        run("pool", super::pool_ops);
     }
 }

@@ -24,6 +24,7 @@
 //! - [`task`]: task ids, events and results shared by the engine and the client faces.
 //! - [`lifecycle`]: token refresh (ST/RT -> AT) and enrichment, as sans-IO procedures.
 //! - `sim` (feature `sim`): a sans-IO simulated Sora backend, the upstream of tests and demo mode.
+//! - [`pool`]: the token pool policy: leases, concurrency, cooldowns, quota waits, disables.
 //!
 //! ```
 //! use sora2api_core::{translate, request::{Operation, ResponseMode}};
@@ -44,6 +45,7 @@
 pub mod catalog;
 pub mod error;
 pub mod lifecycle;
+pub mod pool;
 pub mod pow;
 pub mod prompt;
 pub mod render;
