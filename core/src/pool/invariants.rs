@@ -93,8 +93,28 @@ impl Harness {
         assert!(self.seen_leases.insert(lease.id), "lease id {:?} handed out twice", lease.id);
         let record = self.pool.get(lease.token);
         let Some(record) = record else { panic!("lease on unknown token {}", lease.token) };
-        assert!(!record.state.is_disabled(), "lease on a disabled token");
-        assert_eq!(record.state.at(self.now), TokenState::Active, "lease on a waiting token");
+        match req.token {
+            // A pinned request (an accepted task polling again) may use a cooling or
+            // non-fatally disabled token, but only the one it names.
+            Some(token) => {
+                assert_eq!(lease.token, token, "pinned lease on another token");
+                assert!(
+                    !matches!(
+                        record.state,
+                        TokenState::Disabled(DisableReason::Invalid | DisableReason::Expired)
+                    ),
+                    "pinned lease on a dead token"
+                );
+            }
+            None => {
+                assert!(!record.state.is_disabled(), "lease on a disabled token");
+                assert_eq!(
+                    record.state.at(self.now),
+                    TokenState::Active,
+                    "lease on a waiting token"
+                );
+            }
+        }
         assert!(!record.is_expired(self.now), "lease on an expired token");
         assert!(record.enabled_for(req.work), "lease on a token not enabled for the work");
         assert!(record.pro || !req.pro, "Pro lease on a non-Pro token");
@@ -279,7 +299,14 @@ pub(crate) fn check_ops(data: &[u8]) {
                 let f = b.byte();
                 let work = if f & 1 == 0 { Work::Image } else { Work::Video };
                 let random = b.u64();
-                h.request(LeaseRequest { work, pro: f & 2 != 0 }, random);
+                h.request(
+                    LeaseRequest {
+                        work,
+                        pro: f & 2 != 0,
+                        token: (f & 4 != 0).then_some(TokenId(u64::from(f >> 3) % 4)),
+                    },
+                    random,
+                );
             }
             3 | 4 => {
                 let index = usize::from(b.byte());

@@ -40,7 +40,7 @@
 //! record.video_concurrency = Some(1);
 //! let id = pool.add(record);
 //!
-//! let video = LeaseRequest { work: Work::Video, pro: false };
+//! let video = LeaseRequest { work: Work::Video, pro: false, token: None };
 //! let now = 1_700_000_000_000;
 //! let Decision::Granted(lease) = pool.request(now, 1, video, 42) else { unreachable!() };
 //! assert_eq!(lease.token, id);

@@ -4,9 +4,9 @@ use crate::secret::Secret;
 use crate::Error;
 
 const NOW: u64 = 1_700_000_000_000;
-const IMAGE: LeaseRequest = LeaseRequest { work: Work::Image, pro: false };
-const VIDEO: LeaseRequest = LeaseRequest { work: Work::Video, pro: false };
-const PRO_VIDEO: LeaseRequest = LeaseRequest { work: Work::Video, pro: true };
+const IMAGE: LeaseRequest = LeaseRequest { work: Work::Image, pro: false, token: None };
+const VIDEO: LeaseRequest = LeaseRequest { work: Work::Video, pro: false, token: None };
+const PRO_VIDEO: LeaseRequest = LeaseRequest { work: Work::Video, pro: true, token: None };
 
 const IMAGE_TEXT: &str = "No available tokens for image generation. All tokens are either disabled, cooling down, locked, or expired.";
 const VIDEO_TEXT: &str = "No available tokens for video generation. All tokens are either disabled, cooling down, Sora2 quota exhausted, don't support Sora2, or expired.";

@@ -113,7 +113,18 @@ impl Slot {
     /// Whether the token could ever take `req` (without an admin change or a refresh).
     fn fits(&self, req: LeaseRequest, now_ms: u64) -> bool {
         let r = &self.record;
-        !r.state.is_disabled()
+        let state_ok = match req.token {
+            // Polling an accepted task is not new work: only a dead token stops it.
+            Some(token) => {
+                r.id == token
+                    && !matches!(
+                        r.state,
+                        TokenState::Disabled(DisableReason::Invalid | DisableReason::Expired)
+                    )
+            }
+            None => !r.state.is_disabled(),
+        };
+        state_ok
             && !r.is_expired(now_ms)
             && r.enabled_for(req.work)
             && (r.pro || !req.pro)
@@ -122,8 +133,9 @@ impl Slot {
 
     /// Whether the token can take `req` right now.
     fn can_take(&self, req: LeaseRequest, now_ms: u64) -> bool {
+        let usable = req.token.is_some() || self.record.state.at(now_ms) == TokenState::Active;
         self.fits(req, now_ms)
-            && self.record.state.at(now_ms) == TokenState::Active
+            && usable
             && self.record.limit(req.work).is_none_or(|limit| self.in_flight_of(req.work) < limit)
     }
 

@@ -47,6 +47,12 @@ pub struct LeaseRequest {
     pub work: Work,
     /// Whether the model needs a Pro token (`plan_type == "chatgpt_pro"`).
     pub pro: bool,
+    /// Only this token: a task the upstream already accepted can only be polled with the
+    /// account that owns it (resuming after a restart). Such a request ignores cooldowns and
+    /// disables other than invalid/expired (polling an accepted task is not new work), but
+    /// respects the concurrency limit; it is refused when the token is gone, expired, or
+    /// disabled as invalid or expired.
+    pub token: Option<TokenId>,
 }
 
 impl LeaseRequest {
