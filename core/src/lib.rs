@@ -24,6 +24,7 @@
 //! - [`task`]: task ids, events and results shared by the engine and the client faces.
 //! - [`lifecycle`]: token refresh (ST/RT -> AT) and enrichment, as sans-IO procedures.
 //! - `sim` (feature `sim`): a sans-IO simulated Sora backend, the upstream of tests and demo mode.
+//! - [`machine`]: `Generation`, the per-task upstream state machine.
 //! - [`pool`]: the token pool policy: leases, concurrency, cooldowns, quota waits, disables.
 //!
 //! ```
@@ -45,6 +46,7 @@
 pub mod catalog;
 pub mod error;
 pub mod lifecycle;
+pub mod machine;
 pub mod pool;
 pub mod pow;
 pub mod prompt;
