@@ -135,6 +135,14 @@ pub fn pool_ops(data: &[u8]) {
     crate::pool::invariants::check_ops(data);
 }
 
+/// The per-task state machine against the simulated backend under an operation sequence
+/// (steps, cancels, crash-and-resume, time jumps) with scripted upstream faults: at most one
+/// lease at a time, each released exactly once, nothing sent after the end, no slot leaked.
+#[cfg(feature = "sim")]
+pub fn machine_ops(data: &[u8]) {
+    crate::machine::harness::check_ops(data);
+}
+
 /// Runs every entry point over its committed seeds (`fuzz/seeds/<target>/`) and over
 /// deterministic mutations of them (truncations and byte flips), so `cargo test` catches a
 /// broken invariant without a fuzzer.
@@ -202,6 +210,12 @@ mod seed_tests {
     #[test]
     fn pow_verify() {
         run("pow_verify", super::pow_verify);
+    }
+
+    #[cfg(feature = "sim")]
+    #[test]
+    fn machine_ops() {
+        run("machine", super::machine_ops);
     }
 
     #[test]

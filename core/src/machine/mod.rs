@@ -50,6 +50,8 @@
 
 mod calls;
 mod checkpoint;
+#[cfg(all(feature = "sim", any(test, feature = "fuzzing")))]
+pub(crate) mod harness;
 #[cfg(test)]
 #[cfg(feature = "sim")]
 mod tests;
@@ -661,6 +663,18 @@ impl Generation {
     }
 
     fn finish(&mut self, now_ms: u64, event: Event, outcome: Outcome) {
+        // Nothing goes out after the end, not even what was queued before it (a cancel can
+        // arrive while a request waits behind an event in the queue).
+        self.out.retain(|o| {
+            !matches!(
+                o,
+                Output::Send(..)
+                    | Output::Fetch(..)
+                    | Output::Solve(..)
+                    | Output::Lease(_)
+                    | Output::Refresh(_)
+            )
+        });
         if let Some(lease) = self.lease.take() {
             self.out.push_back(Output::Release(lease, outcome));
         }

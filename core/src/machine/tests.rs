@@ -2,193 +2,17 @@
 //! sockets). The harness is a miniature of the shell's driver: the pool grants leases, the
 //! simulator answers requests, the real solver does the proof of work.
 
-use std::sync::Arc;
-
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 
+use super::harness::{cfg, World, SIM, START_MS};
 use super::*;
-use crate::pool::{PoolConfig, Strategy, TokenPool, TokenRecord};
-use crate::secret::Secret;
-use crate::sim::{AccountSpec, Sim, SimConfig, SimResponse};
+use crate::sim::AccountSpec;
 use crate::translate::{self, Endpoint, Limits};
 use crate::upstream::Method;
 
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR fake png";
 const MP4: &[u8] = b"\0\0\0\x18ftypmp42 fake mp4";
-const START_MS: u64 = 1_767_758_400_000;
-
-struct World {
-    sim: Sim,
-    pool: TokenPool,
-    now: u64,
-    events: Vec<Event>,
-    releases: Vec<Outcome>,
-    checkpoints: Vec<Checkpoint>,
-    refresh_tokens: Vec<(TokenId, Secret)>,
-    rng: u64,
-}
-
-impl World {
-    fn new(accounts: &[AccountSpec]) -> Self {
-        let mut sim = Sim::new(SimConfig::fast());
-        let mut pool =
-            TokenPool::new(PoolConfig { strategy: Strategy::RoundRobin, ..PoolConfig::default() });
-        let mut refresh_tokens = Vec::new();
-        for spec in accounts {
-            let minted = sim.add_account(spec.clone());
-            let mut record = TokenRecord::new(Secret::new(minted.access_token.clone()));
-            record.pro = spec.plan == "chatgpt_pro";
-            record.refresh_token = minted.refresh_token.clone().map(Secret::new);
-            let id = pool.add(record);
-            if let Some(rt) = minted.refresh_token {
-                refresh_tokens.push((id, Secret::new(rt)));
-            }
-        }
-        World {
-            sim,
-            pool,
-            now: START_MS,
-            events: vec![],
-            releases: vec![],
-            checkpoints: vec![],
-            refresh_tokens,
-            rng: 7,
-        }
-    }
-
-    fn random(&mut self) -> u64 {
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        self.rng
-    }
-
-    fn send(&mut self, request: &UpstreamRequest) -> Result<UpstreamReply, TransportError> {
-        match self.sim.handle(self.now, request) {
-            SimResponse::Reply(reply) => Ok(reply),
-            SimResponse::Transport(error) => Err(error),
-        }
-    }
-
-    /// Drives `g` until it finishes, or until `stop` says so after an output.
-    fn run_until(&mut self, g: &mut Generation, mut stop: impl FnMut(&Output, &World) -> bool) {
-        for _ in 0..100_000 {
-            let output = g.poll_output(self.now);
-            let halt = stop(&output, self);
-            match output {
-                Output::Lease(req) => {
-                    let random = self.random();
-                    match self.pool.request(self.now, 1, req, random) {
-                        crate::pool::Decision::Granted(lease) => {
-                            g.handle_input(self.now, Input::Leased(lease)).unwrap()
-                        }
-                        crate::pool::Decision::Refused(error) => {
-                            g.handle_input(self.now, Input::NoToken(error)).unwrap()
-                        }
-                        crate::pool::Decision::Queued { deadline_ms } => {
-                            self.wait_for_lease(g, deadline_ms)
-                        }
-                    }
-                }
-                Output::Send(id, request) => {
-                    let input = match self.send(&request) {
-                        Ok(reply) => Input::Reply(id, reply),
-                        Err(error) => Input::Transport(id, error),
-                    };
-                    g.handle_input(self.now, input).unwrap();
-                }
-                Output::Fetch(id, url) => {
-                    let request = UpstreamRequest {
-                        method: Method::Get,
-                        url,
-                        headers: vec![],
-                        body: bytes::Bytes::new(),
-                        timeout_ms: 30_000,
-                        proxy: None,
-                    };
-                    let input = match self.send(&request) {
-                        Ok(reply) => Input::Reply(id, reply),
-                        Err(error) => Input::Transport(id, error),
-                    };
-                    g.handle_input(self.now, input).unwrap();
-                }
-                Output::Solve(id, job) => {
-                    let answer = crate::pow::Solver::new(&job.challenge, &job.config)
-                        .with_max_iterations(job.max_iterations)
-                        .solve();
-                    g.handle_input(self.now, Input::Solved(id, answer)).unwrap();
-                }
-                Output::Refresh(token) => {
-                    let credentials = self.refresh(token);
-                    g.handle_input(self.now, Input::Refreshed(credentials)).unwrap();
-                }
-                Output::Release(lease, outcome) => {
-                    self.releases.push(outcome);
-                    let _ = self.pool.release(self.now, lease, outcome);
-                }
-                Output::Event(event) => self.events.push(event),
-                Output::Persist => self.checkpoints.push(g.checkpoint()),
-                Output::Wait(Some(at)) => {
-                    self.now = self.now.max(at);
-                    g.handle_input(self.now, Input::Timeout).unwrap();
-                }
-                Output::Wait(None) => return,
-            }
-            if halt {
-                return;
-            }
-        }
-        panic!("the task did not finish within 100 000 steps");
-    }
-
-    fn run(&mut self, g: &mut Generation) {
-        self.run_until(g, |_, _| false);
-    }
-
-    fn wait_for_lease(&mut self, g: &mut Generation, deadline_ms: u64) {
-        loop {
-            self.now = self.now.max(self.pool.next_wakeup().unwrap_or(deadline_ms));
-            if let Some(event) = self.pool.poll(self.now).into_iter().next() {
-                match event {
-                    crate::pool::PoolEvent::Granted { lease, .. } => {
-                        return g.handle_input(self.now, Input::Leased(lease)).unwrap();
-                    }
-                    crate::pool::PoolEvent::TimedOut { error, .. } => {
-                        return g.handle_input(self.now, Input::NoToken(error)).unwrap();
-                    }
-                }
-            }
-        }
-    }
-
-    /// The shell's refresh: RT -> AT against the simulator's OAuth endpoint.
-    fn refresh(&mut self, token: TokenId) -> Option<Credentials> {
-        let rt = self.refresh_tokens.iter().find(|(id, _)| *id == token)?.1.clone();
-        let request =
-            crate::upstream::refresh_to_access(&UpstreamConfig::at_origin(SIM), &rt, None, None);
-        let reply = self.send(&request).ok()?;
-        let tokens = crate::upstream::decode_oauth(&reply).ok()?;
-        Some(Credentials { access_token: tokens.access_token, session_token: None, proxy: None })
-    }
-
-    fn completed(&self) -> Option<&TaskResult> {
-        self.events.iter().find_map(|e| match e {
-            Event::Completed(result) => Some(result),
-            _ => None,
-        })
-    }
-
-    fn terminal(&self) -> Option<&Event> {
-        self.events.iter().rev().find(|e| e.is_terminal())
-    }
-}
-
-const SIM: &str = "http://sim.test";
-
-fn cfg() -> Arc<MachineConfig> {
-    Arc::new(MachineConfig { upstream: UpstreamConfig::at_origin(SIM), ..MachineConfig::default() })
-}
 
 fn dedicated(endpoint: Endpoint, body: serde_json::Value) -> GenerationRequest {
     translate::dedicated(endpoint, body.to_string().as_bytes(), &Limits::default()).unwrap().request
@@ -202,6 +26,14 @@ fn chat(model: &str, prompt: &str) -> GenerationRequest {
 
 fn task(request: GenerationRequest) -> Generation {
     Generation::new(START_MS, TaskId::new(START_MS, 42), request, cfg(), 0x5eed)
+}
+
+/// Runs a task to its end; the driver never feeds an input the machine refuses.
+fn run(world: &mut World, g: &mut Generation) {
+    world.run(g);
+    assert!(!world.stalled, "the task did not finish: {:?}", world.events);
+    assert!(world.input_errors.is_empty(), "refused inputs: {:?}", world.input_errors);
+    assert!(g.is_finished());
 }
 
 fn one_account() -> World {
@@ -222,7 +54,7 @@ fn logged(world: &World, method: Method, path_prefix: &str) -> usize {
 fn text_to_image_completes() {
     let mut world = one_account();
     let mut g = task(dedicated(Endpoint::ImagesGenerate, serde_json::json!({"prompt": "A cat"})));
-    world.run(&mut g);
+    run(&mut world, &mut g);
     assert!(
         matches!(world.completed(), Some(TaskResult::Images(urls)) if !urls.is_empty()),
         "{:?}",
@@ -297,7 +129,7 @@ fn every_flow_completes() {
         let mut world = one_account();
         let kind = request.operation.task_kind();
         let mut g = task(request);
-        world.run(&mut g);
+        run(&mut world, &mut g);
         let result = world.completed().unwrap_or_else(|| panic!("{name}: {:?}", world.events));
         match (kind, result) {
             (TaskKind::Image, TaskResult::Images(urls))
@@ -328,7 +160,7 @@ fn character_video_deletes_its_character_before_the_end() {
         Endpoint::CharactersGenerate,
         serde_json::json!({"prompt": "dances", "video": B64.encode(MP4)}),
     ));
-    world.run(&mut g);
+    run(&mut world, &mut g);
     assert!(matches!(world.completed(), Some(TaskResult::Videos(_))));
     assert_eq!(logged(&world, Method::Delete, "/backend/project_y/characters/"), 1);
     let cleanup =
@@ -346,7 +178,7 @@ use crate::task::CharacterStep as CharacterStepRef;
 fn sentinel_only_on_creates_and_device_id_matches() {
     let mut world = one_account();
     let mut g = task(dedicated(Endpoint::VideosGenerate, serde_json::json!({"prompt": "A cat"})));
-    world.run(&mut g);
+    run(&mut world, &mut g);
     assert!(world.completed().is_some());
     let mut creates = 0;
     for r in world.sim.requests() {
@@ -369,7 +201,7 @@ fn content_violation_is_not_retried_nor_held_against_the_token() {
     {
         let mut world = one_account();
         let mut g = task(request);
-        world.run(&mut g);
+        run(&mut world, &mut g);
         assert!(
             matches!(world.terminal(), Some(Event::ContentViolation { .. })),
             "{:?}",
@@ -385,7 +217,7 @@ fn rate_limit_rotates_to_another_token() {
     let mut world =
         World::new(&[AccountSpec::pro("a@example.com"), AccountSpec::pro("b@example.com")]);
     let mut g = task(chat("sora2-landscape-10s", "A cat #fail=429"));
-    world.run(&mut g);
+    run(&mut world, &mut g);
     assert!(world.completed().is_some(), "{:?}", world.events);
     assert!(
         matches!(world.releases.as_slice(), [Outcome::RateLimited { .. }, Outcome::Success]),
@@ -403,7 +235,7 @@ fn unauthorised_token_is_refreshed_then_succeeds() {
         ..AccountSpec::pro("a@example.com")
     }]);
     let mut g = task(chat("sora2-landscape-10s", "A cat #fail=401"));
-    world.run(&mut g);
+    run(&mut world, &mut g);
     assert!(world.completed().is_some(), "{:?}", world.events);
     assert_eq!(logged(&world, Method::Post, "/oauth/token"), 1);
     assert_eq!(world.releases, vec![Outcome::Success]);
@@ -413,7 +245,7 @@ fn unauthorised_token_is_refreshed_then_succeeds() {
 fn stale_sentinel_is_refreshed_once() {
     let mut world = one_account();
     let mut g = task(chat("sora2-landscape-10s", "A cat #fail=400"));
-    world.run(&mut g);
+    run(&mut world, &mut g);
     assert!(world.completed().is_some(), "{:?}", world.events);
     assert_eq!(logged(&world, Method::Post, "/backend-api/sentinel/req"), 2);
     assert_eq!(world.releases, vec![Outcome::Success]);
@@ -425,7 +257,7 @@ fn retries_end_after_max_attempts_with_the_reason() {
     let mut world =
         World::new(&[AccountSpec::pro("a@example.com"), AccountSpec::pro("b@example.com")]);
     let mut g = task(chat("sora2-landscape-10s", "A cat #fail=500x9"));
-    world.run(&mut g);
+    run(&mut world, &mut g);
     match world.terminal() {
         Some(Event::Failed(error)) => {
             assert_eq!(
@@ -448,7 +280,7 @@ fn retries_end_after_max_attempts_with_the_reason() {
 fn consecutive_failures_disable_the_token_and_the_task_keeps_the_reason() {
     let mut world = one_account();
     let mut g = task(chat("sora2-landscape-10s", "A cat #fail=500x9"));
-    world.run(&mut g);
+    run(&mut world, &mut g);
     assert_eq!(world.releases, vec![Outcome::Failure; 3]);
     let state = world.pool.records().next().map(|r| r.state);
     assert_eq!(
@@ -465,7 +297,7 @@ fn consecutive_failures_disable_the_token_and_the_task_keeps_the_reason() {
 fn no_token_fails_with_the_exact_message() {
     let mut world = World::new(&[AccountSpec::free("free@example.com")]);
     let mut g = task(chat("sora2pro-landscape-10s", "A cat"));
-    world.run(&mut g);
+    run(&mut world, &mut g);
     match world.terminal() {
         Some(Event::Failed(error)) => assert_eq!(
             error.message(),
@@ -480,7 +312,7 @@ fn no_token_fails_with_the_exact_message() {
 fn deadline_fails_a_task_that_never_finishes() {
     let mut world = one_account();
     let mut g = task(chat("gpt-image", "A cat #queue=100000"));
-    world.run(&mut g);
+    run(&mut world, &mut g);
     assert!(
         matches!(world.terminal(), Some(Event::Failed(Error::Timeout { seconds: 300 }))),
         "{:?}",
@@ -507,7 +339,7 @@ fn cancel_releases_once_and_sends_nothing_more() {
     });
     let sent = world.sim.requests().len();
     g.cancel(world.now);
-    world.run(&mut g);
+    run(&mut world, &mut g);
     assert_eq!(world.sim.requests().len(), sent, "nothing is sent after cancel");
     assert_eq!(world.releases, vec![Outcome::Abandoned]);
     assert!(matches!(world.terminal(), Some(Event::Failed(Error::Cancelled))));
@@ -525,7 +357,7 @@ fn resume_from_every_checkpoint_creates_exactly_once() {
         // How many checkpoints does an uninterrupted run persist?
         let mut world = one_account();
         let mut g = task(request.clone());
-        world.run(&mut g);
+        run(&mut world, &mut g);
         let total = world.checkpoints.len();
         assert!(total >= 2, "{:?}", request.operation.name());
         for k in 1..=total {
@@ -542,13 +374,7 @@ fn resume_from_every_checkpoint_creates_exactly_once() {
                 Checkpoint::from_json(&world.checkpoints.last().unwrap().to_json()).unwrap();
             // The process dies here: the old machine and its lease are gone.
             drop(g);
-            world.pool = {
-                let mut pool = TokenPool::new(PoolConfig::default());
-                for record in world.pool.records() {
-                    pool.insert_with_id(record.clone());
-                }
-                pool
-            };
+            world.crash();
             let mut resumed = Generation::resume(
                 world.now,
                 TaskId::new(START_MS, 42),
@@ -556,7 +382,7 @@ fn resume_from_every_checkpoint_creates_exactly_once() {
                 cfg(),
                 checkpoint,
             );
-            world.run(&mut resumed);
+            run(&mut world, &mut resumed);
             assert!(
                 world.completed().is_some(),
                 "{} resumed at checkpoint {k}: {:?}",
@@ -564,7 +390,14 @@ fn resume_from_every_checkpoint_creates_exactly_once() {
                 world.events
             );
             let creates = world.sim.creates();
-            assert!(creates <= 1, "{} resumed at {k}: {creates} creates", request.operation.name());
+            let expected =
+                usize::from(!matches!(request.operation, Operation::CharacterCreate { .. }));
+            assert_eq!(
+                creates,
+                expected,
+                "{} resumed at checkpoint {k}: exactly one create",
+                request.operation.name()
+            );
             assert_eq!(world.pool.total_in_flight(), 0);
         }
     }
@@ -597,7 +430,7 @@ fn stray_inputs_are_errors_and_a_stray_lease_is_released() {
 fn extension_of_a_finished_video_completes() {
     let mut world = one_account();
     let mut first = task(chat("sora2-landscape-10s", "A cat"));
-    world.run(&mut first);
+    run(&mut world, &mut first);
     assert!(world.completed().is_some());
     // The finished video's generation id, as a client would copy it from its drafts.
     let token = world.pool.records().next().map(|r| r.access_token.clone()).unwrap();
@@ -618,9 +451,144 @@ fn extension_of_a_finished_video_completes() {
         cfg(),
         9,
     );
-    world.run(&mut g);
+    run(&mut world, &mut g);
     assert!(matches!(world.completed(), Some(TaskResult::Videos(_))), "{:?}", world.events);
     assert_eq!(world.sim.creates(), 2);
     assert!(world.events.contains(&Event::Submitting));
     assert_eq!(world.releases, vec![Outcome::Success]);
+}
+
+/// Every failure class on a create, and what it does to the token (decisions 15).
+#[test]
+fn failure_classes_and_their_effect_on_the_token() {
+    use crate::pool::{DisableReason, TokenState};
+    type Check = fn(&Outcome) -> bool;
+    let cases: [(&str, Check, Option<TokenState>); 7] = [
+        (
+            "#fail=429",
+            |o| matches!(o, Outcome::RateLimited { retry_after_ms: 30_000 }),
+            Some(TokenState::CoolingDown { until_ms: 0 }),
+        ),
+        ("#heavy", |o| *o == Outcome::HeavyLoad, Some(TokenState::Active)),
+        (
+            "#cf",
+            |o| matches!(o, Outcome::Cloudflare { .. }),
+            Some(TokenState::CoolingDown { until_ms: 0 }),
+        ),
+        (
+            "#country",
+            |o| *o == Outcome::CountryUnsupported,
+            Some(TokenState::Disabled(DisableReason::Country)),
+        ),
+        ("#fail=503", |o| *o == Outcome::Failure, Some(TokenState::Active)),
+        ("#hang", |o| *o == Outcome::Failure, Some(TokenState::Active)),
+        ("#garbage", |o| *o == Outcome::Failure, Some(TokenState::Active)),
+    ];
+    for (marker, first_outcome, first_token_state) in cases {
+        let mut world =
+            World::new(&[AccountSpec::pro("a@example.com"), AccountSpec::pro("b@example.com")]);
+        // Its own egress, so a Cloudflare cooldown of the first token's egress spares it.
+        world.pool.update(TokenId(2), |r| r.proxy_url = Some("socks5://egress-b:1080".into()));
+        let mut g = task(chat("sora2-landscape-10s", &format!("A cat {marker}")));
+        run(&mut world, &mut g);
+        assert!(
+            world.completed().is_some(),
+            "{marker}: recovers on the other token: {:?}",
+            world.events
+        );
+        assert!(first_outcome(&world.releases[0]), "{marker}: {:?}", world.releases);
+        assert_eq!(world.releases.last(), Some(&Outcome::Success), "{marker}");
+        assert_eq!(world.sim.creates(), 1, "{marker}");
+        let first = world.pool.records().next().map(|r| r.state);
+        match (first, first_token_state) {
+            (Some(TokenState::CoolingDown { until_ms }), Some(TokenState::CoolingDown { .. })) => {
+                assert!(until_ms > START_MS, "{marker}: cooldown in the future")
+            }
+            (got, want) => assert_eq!(got, want, "{marker}"),
+        }
+        assert_eq!(world.pool.total_in_flight(), 0, "{marker}");
+    }
+}
+
+#[test]
+fn quota_exhaustion_waits_and_recovers_by_itself() {
+    let spec = AccountSpec { quota: 1, quota_reset_s: 600, ..AccountSpec::pro("a@example.com") };
+    let mut world = World::new(&[spec]);
+    let mut first = task(chat("sora2-landscape-10s", "A cat"));
+    run(&mut world, &mut first);
+    assert!(world.completed().is_some());
+
+    // The quota is spent: the create is refused, the token waits for the reset, and with no
+    // other token the task fails with the reason instead of hanging.
+    world.events.clear();
+    world.releases.clear();
+    let mut second = Generation::new(
+        world.now,
+        TaskId::new(world.now, 2),
+        chat("sora2-landscape-10s", "A dog"),
+        cfg(),
+        3,
+    );
+    run(&mut world, &mut second);
+    assert!(matches!(world.terminal(), Some(Event::Failed(_))), "{:?}", world.events);
+    assert!(
+        matches!(
+            world.releases.first(),
+            Some(Outcome::RateLimited { .. } | Outcome::QuotaExhausted { .. })
+        ),
+        "{:?}",
+        world.releases
+    );
+    assert_eq!(world.sim.creates(), 1);
+
+    // After the reset the same token works again, with no admin action (B6).
+    world.now += 601_000;
+    world.events.clear();
+    world.releases.clear();
+    let mut third = Generation::new(
+        world.now,
+        TaskId::new(world.now, 3),
+        chat("sora2-landscape-10s", "A bird"),
+        cfg(),
+        4,
+    );
+    run(&mut world, &mut third);
+    assert!(world.completed().is_some(), "{:?}", world.events);
+    assert_eq!(world.releases, vec![Outcome::Success]);
+    assert_eq!(world.sim.creates(), 2);
+}
+
+/// Regression (found by the machine fuzz target): a cancel that arrives while a request is
+/// still queued behind an event must drop the request, not send it after the end.
+#[test]
+fn cancel_drops_a_request_queued_behind_an_event() {
+    let mut world = one_account();
+    let mut g =
+        task(dedicated(Endpoint::CharactersCreate, serde_json::json!({"video": B64.encode(MP4)})));
+    world.run_until(&mut g, |o, _| {
+        matches!(o, Output::Event(Event::Character(CharacterStepRef::UploadingVideo)))
+    });
+    let sent = world.sim.requests().len();
+    g.cancel(world.now);
+    run(&mut world, &mut g);
+    assert_eq!(world.sim.requests().len(), sent, "the queued upload was not sent");
+    assert!(matches!(world.terminal(), Some(Event::Failed(Error::Cancelled))));
+    assert_eq!(world.pool.total_in_flight(), 0);
+}
+
+/// The fuzz target's driver over a few operation sequences: steps, cancels, crashes with
+/// resume, time jumps, under several faults.
+#[test]
+fn operation_sequences_keep_the_invariants() {
+    let sequences: [&[u8]; 6] = [
+        &[2, 0, 0, 0x04, 0x02, 0x08, 0x06, 0x0c, 0x42, 0x00],
+        &[7, 12, 9, 0x10, 0x06, 0x0a, 0x02, 0x14],
+        &[4, 2, 8, 0x0c, 0x0e, 0x02, 0x10],
+        &[8, 5, 2, 0x40, 0x41, 0x02, 0x45],
+        &[1, 13, 1, 0x08, 0x02, 0x02, 0x02],
+        &[0, 6, 2, 0x03, 0x07, 0x0b],
+    ];
+    for data in sequences {
+        super::harness::check_ops(data);
+    }
 }
