@@ -184,6 +184,28 @@ impl Facts {
         self.sentinel_retried = false;
     }
 
+    /// Takes a cached sentinel when none is in preparation; returns whether it was taken.
+    pub(super) fn use_cached(&mut self, sentinel: up::SentinelToken) -> bool {
+        if !matches!(self.sentinel, Sentinel::None) {
+            return false;
+        }
+        self.sentinel = Sentinel::Ready {
+            header: sentinel.header().to_owned(),
+            device_id: sentinel.device_id().to_owned(),
+        };
+        true
+    }
+
+    /// The ready sentinel, for the shell's cache.
+    pub(super) fn ready_sentinel(&self) -> Option<up::SentinelToken> {
+        match &self.sentinel {
+            Sentinel::Ready { header, device_id } => {
+                Some(up::SentinelToken::new(header.clone(), device_id.clone()))
+            }
+            _ => None,
+        }
+    }
+
     pub(super) fn solved(&mut self, answer: PowAnswer) {
         if let Sentinel::NeedsProof { requirements, device_id, reply, .. } =
             std::mem::take(&mut self.sentinel)
@@ -493,6 +515,7 @@ pub(super) fn learn(
                         Sentinel::NeedsProof { requirements, device_id, config, reply, challenge }
                     }
                     None => {
+                        // No proof demanded: the requirements token is the proof.
                         let p = pow::header_proof(&requirements, None);
                         let header =
                             SentinelHeader::new(&p, &reply, &device_id, pow::FLOW_CREATE_TASK_AUTO)
@@ -501,6 +524,7 @@ pub(super) fn learn(
                     }
                 };
             }
+            g.note_fresh_sentinel();
         }
         Call::Solve => {}
         Call::Create => {

@@ -37,6 +37,8 @@ pub(crate) struct World {
     pub(crate) held: Vec<crate::pool::LeaseId>,
     /// The most leases the task held at once.
     pub(crate) most_held: usize,
+    /// The shell's sentinel cache, shared by every task of the world.
+    pub(crate) sentinels: SentinelCache,
 }
 
 impl World {
@@ -68,6 +70,7 @@ impl World {
             stalled: false,
             held: vec![],
             most_held: 0,
+            sentinels: SentinelCache::new(300_000),
         }
     }
 
@@ -75,7 +78,11 @@ impl World {
     fn grant(&mut self, g: &mut Generation, lease: crate::pool::Lease) {
         self.held.push(lease.id);
         self.most_held = self.most_held.max(self.held.len());
+        let key = (lease.token, lease.credentials.proxy.clone());
         self.input(g, self.now, Input::Leased(lease));
+        if let Some(sentinel) = self.sentinels.get(self.now, &key) {
+            self.input(g, self.now, Input::CachedSentinel(sentinel));
+        }
     }
 
     /// The process dies: the machine and the leases it held are gone; the pool is rebuilt from
@@ -177,6 +184,10 @@ impl World {
                     let _ = self.pool.release(self.now, lease, outcome);
                 }
                 Output::Event(event) => self.events.push(event),
+                Output::Sentinel(SentinelNote::Fresh { key, sentinel }) => {
+                    self.sentinels.put(self.now, key, sentinel);
+                }
+                Output::Sentinel(SentinelNote::Stale { key }) => self.sentinels.invalidate(&key),
                 Output::Persist => self.checkpoints.push(g.checkpoint()),
                 Output::Wait(Some(at)) => {
                     self.now = self.now.max(at);

@@ -52,6 +52,7 @@ mod calls;
 mod checkpoint;
 #[cfg(all(feature = "sim", any(test, feature = "fuzzing")))]
 pub(crate) mod harness;
+mod sentinel_cache;
 #[cfg(test)]
 #[cfg(feature = "sim")]
 mod tests;
@@ -69,6 +70,7 @@ use crate::upstream::{Class, TransportError, UpstreamConfig, UpstreamReply, Upst
 
 use calls::{Call, Facts};
 pub use checkpoint::Checkpoint;
+pub use sentinel_cache::{SentinelCache, SentinelKey};
 
 /// Tunables of the state machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,6 +159,27 @@ pub enum Input {
     /// The outcome of [`Output::Refresh`]: fresh credentials, or `None` when the token cannot
     /// be refreshed (no session/refresh token, or the refresh failed).
     Refreshed(Option<Credentials>),
+    /// A cached sentinel for the leased token and proxy (see [`SentinelCache`]); feed it right
+    /// after [`Input::Leased`] to spare the `sentinel/req` round trip and the proof of work. A
+    /// task that needs none keeps what it has.
+    CachedSentinel(crate::upstream::SentinelToken),
+}
+
+/// Sentinel bookkeeping for the shell's [`SentinelCache`] (decisions 13).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SentinelNote {
+    /// A sentinel was fetched and solved for this token and proxy: cache it.
+    Fresh {
+        /// The key to cache it under.
+        key: SentinelKey,
+        /// The ready sentinel.
+        sentinel: crate::upstream::SentinelToken,
+    },
+    /// The upstream called the sentinel of this token and proxy stale: drop it.
+    Stale {
+        /// The key to drop.
+        key: SentinelKey,
+    },
 }
 
 /// What the machine asks the shell to do.
@@ -173,6 +196,8 @@ pub enum Output {
     Solve(RequestId, Box<PowJob>),
     /// Refresh this token's access token (single-flight per token), then [`Input::Refreshed`].
     Refresh(TokenId),
+    /// Update the shared sentinel cache.
+    Sentinel(SentinelNote),
     /// Release a lease, with what happened on it.
     Release(Lease, Outcome),
     /// Something happened (progress, result, failure).
@@ -422,11 +447,23 @@ impl Generation {
             Input::Solved(id, answer) => match self.stage {
                 Stage::Solving { id: want } if want == id => {
                     self.facts.solved(answer);
+                    self.note_fresh_sentinel();
                     self.stage = Stage::Ready;
                     Ok(())
                 }
                 _ => Err(InputError::UnknownRequest(id)),
             },
+            Input::CachedSentinel(sentinel) => {
+                if self.lease.is_none() {
+                    return Err(InputError::Unexpected("a cached sentinel without a lease"));
+                }
+                // Optional: a task that needs no sentinel now (accepted, or one in the making)
+                // keeps what it has.
+                if !self.facts.committed() {
+                    self.facts.use_cached(sentinel);
+                }
+                Ok(())
+            }
             Input::Refreshed(credentials) => {
                 if self.stage != Stage::Refreshing {
                     return Err(InputError::Unexpected("Refreshed while not refreshing"));
@@ -588,6 +625,9 @@ impl Generation {
                 // A stale sentinel: fetch a fresh one and send the create again, once.
                 self.facts.sentinel_retried = true;
                 self.facts.drop_sentinel();
+                if let Some(key) = self.sentinel_key() {
+                    self.out.push_back(Output::Sentinel(SentinelNote::Stale { key }));
+                }
             }
             _ if call.is_cleanup() => {
                 // Deleting a temporary character failed: never fail the task for it.
@@ -610,6 +650,18 @@ impl Generation {
                 }
             },
             _ => self.retry_attempt(now_ms, outcome_of(&class, now_ms), reason),
+        }
+    }
+
+    /// The cache key of the leased token's sentinel.
+    fn sentinel_key(&self) -> Option<SentinelKey> {
+        self.lease.as_ref().map(|l| (l.token, l.credentials.proxy.clone()))
+    }
+
+    /// A sentinel was just made ready from a fetch: tell the shell to cache it.
+    fn note_fresh_sentinel(&mut self) {
+        if let (Some(key), Some(sentinel)) = (self.sentinel_key(), self.facts.ready_sentinel()) {
+            self.out.push_back(Output::Sentinel(SentinelNote::Fresh { key, sentinel }));
         }
     }
 

@@ -7,7 +7,7 @@ use base64::Engine;
 
 use super::harness::{cfg, World, SIM, START_MS};
 use super::*;
-use crate::sim::AccountSpec;
+use crate::sim::{AccountSpec, Sim, SimConfig};
 use crate::translate::{self, Endpoint, Limits};
 use crate::upstream::Method;
 
@@ -591,4 +591,53 @@ fn operation_sequences_keep_the_invariants() {
     for data in sequences {
         super::harness::check_ops(data);
     }
+}
+
+#[test]
+fn sentinels_are_reused_from_the_cache_across_tasks() {
+    let mut world = one_account();
+    for (i, prompt) in ["A cat", "A dog", "A bird"].into_iter().enumerate() {
+        let mut g = Generation::new(
+            world.now,
+            TaskId::new(world.now, i as u128),
+            chat("sora2-landscape-10s", prompt),
+            cfg(),
+            i as u64 + 1,
+        );
+        run(&mut world, &mut g);
+        assert!(world.completed().is_some());
+    }
+    assert_eq!(world.sim.creates(), 3);
+    assert_eq!(
+        logged(&world, Method::Post, "/backend-api/sentinel/req"),
+        1,
+        "one sentinel for three creates"
+    );
+}
+
+#[test]
+fn a_stale_cached_sentinel_is_dropped_and_fetched_again() {
+    let mut world = one_account();
+    world.sim =
+        Sim::new(SimConfig { start_ms: START_MS, sentinel_single_use: true, ..SimConfig::fast() });
+    let minted = world.sim.add_account(AccountSpec::pro("pro@example.com"));
+    world
+        .pool
+        .update(TokenId(1), |r| r.access_token = crate::secret::Secret::new(minted.access_token));
+    for (i, prompt) in ["A cat", "A dog"].into_iter().enumerate() {
+        let mut g = Generation::new(
+            world.now,
+            TaskId::new(world.now, i as u128),
+            chat("sora2-landscape-10s", prompt),
+            cfg(),
+            i as u64 + 1,
+        );
+        run(&mut world, &mut g);
+        assert!(world.completed().is_some(), "{:?}", world.events);
+    }
+    assert_eq!(world.sim.creates(), 2);
+    // The second task tried the cached (spent) sentinel, was told it is stale, fetched anew.
+    assert_eq!(logged(&world, Method::Post, "/backend-api/sentinel/req"), 2);
+    assert_eq!(logged(&world, Method::Post, "/backend/nf/create"), 3);
+    assert_eq!(world.sentinels.len(), 1);
 }
