@@ -789,10 +789,7 @@ impl Generation {
             Operation::Remix { .. } => Flow::Remix,
             Operation::Extension { generation, .. } => Flow::Extension {
                 generation_id: generation.as_str().to_owned(),
-                seconds: match self.request.model.kind {
-                    crate::catalog::ModelKind::Extension { seconds } => seconds,
-                    _ => 10,
-                },
+                seconds: calls::extension_seconds(self),
             },
             Operation::PromptEnhance { .. } => Flow::Enhance,
             Operation::CharacterCreate { source, .. } => Flow::Character {
