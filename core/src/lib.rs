@@ -26,6 +26,7 @@
 //! - `sim` (feature `sim`): a sans-IO simulated Sora backend, the upstream of tests and demo mode.
 //! - [`machine`]: `Generation`, the per-task upstream state machine.
 //! - [`pool`]: the token pool policy: leases, concurrency, cooldowns, quota waits, disables.
+//! - [`record`]: the durable task record the task store keeps, and its stored form.
 //!
 //! ```
 //! use sora2api_core::{translate, request::{Operation, ResponseMode}};
@@ -50,6 +51,7 @@ pub mod machine;
 pub mod pool;
 pub mod pow;
 pub mod prompt;
+pub mod record;
 pub mod render;
 pub mod request;
 pub mod secret;
