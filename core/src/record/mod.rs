@@ -53,6 +53,9 @@ use crate::task::{Event, TaskId, TaskResult, TaskStatus, TaskView};
 
 mod repr;
 
+#[cfg(test)]
+mod tests;
+
 /// Why a task failed, as the client is told: what [`Error::status`], [`Error::message`],
 /// [`Error::code`] and [`Error::param`] said when the task ended.
 ///
