@@ -14,7 +14,7 @@
 //!         Output::Refresh(token)      => single-flight ST/RT refresh -> Input::Refreshed
 //!         Output::Release(lease, why) => pool.release(lease, why)
 //!         Output::Event(event)        => subscribers, task record
-//!         Output::Persist             => store.put(generation.record(now))
+//!         Output::Persist             => store.put(record with generation.checkpoint())
 //!         Output::Wait(deadline)      => sleep until deadline or the next input, then Input::Timeout
 //!     }
 //! }
@@ -202,7 +202,7 @@ pub enum Output {
     Release(Lease, Outcome),
     /// Something happened (progress, result, failure).
     Event(Event),
-    /// Store [`Generation::record`] durably now: a state transition happened.
+    /// Store [`Generation::checkpoint`] with the task record durably now: a state transition happened.
     Persist,
     /// Nothing to do until this time (or the next input).
     Wait(Option<u64>),
