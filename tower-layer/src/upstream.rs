@@ -6,8 +6,8 @@
 //!
 //! # Sending
 //!
-//! [`Upstream::send`] sends exactly the method, URL, headers (in order, duplicates kept) and
-//! body of the request and returns the status, headers and body of the reply. What the HTTP
+//! [`Upstream::send`] sends exactly the method, URL, headers (in order; a repeated name keeps
+//! all its values, sent together where the name first appears) and body of the request and returns the status, headers and body of the reply. What the HTTP
 //! stack adds: `host`, `content-length` (or chunked framing) as HTTP/1.1 needs them, and
 //! `accept: */*` **only if the request has no `accept` header** (reqwest inserts it and offers
 //! no way to turn it off). No `user-agent` is added, no cookies are kept, no compression is
@@ -41,7 +41,7 @@
 //! |---|---|
 //! | the request's `timeout_ms` or the connect timeout passed | `Timeout` |
 //! | connecting failed (DNS, refused, TLS), no proxy | `Connect` |
-//! | connecting failed through a proxy (proxy down, CONNECT or SOCKS refused) | `Proxy` |
+//! | connecting failed through a proxy (proxy down, CONNECT or SOCKS refused; also a TLS failure with the host inside the tunnel, which reqwest does not tell apart) | `Proxy` |
 //! | the request's proxy URL is unusable | `Proxy` |
 //! | the connection broke while sending or receiving | `Reset` |
 //! | the reply is larger than `max_reply_bytes` | `TooLarge` |
