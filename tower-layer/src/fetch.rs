@@ -22,6 +22,9 @@
 //! addresses is refused; the connection is made to exactly the addresses that resolver
 //! checked, so a name cannot pass the check with one address and connect to another.
 //!
+//! A fetch is a plain `GET` with `user-agent: sora2api-rs/<version>` and `accept: */*`: no
+//! cookies, no credentials, nothing from the client's request.
+//!
 //! Fetches never use a proxy (neither the global one nor `HTTP_PROXY`-style environment
 //! variables): through a proxy, the proxy would resolve the name and the address check
 //! would mean nothing.
