@@ -1,10 +1,21 @@
 //! # sora2api-tower
 //!
-//! The IO shell of sora2api-rs as tower middleware: `Sora2ApiLayer`, the driver loop, the
-//! `Upstream` and `TaskStore` seams, SSE framing and the admin API.
+//! The IO shell of sora2api-rs as tower middleware.
 //!
-//! **Not yet built.** Issue 4 ("The tower layer and the sora2api proxy binary") fills this
-//! crate; until then it only re-exports the core so the workspace layout is in place.
+//! **What exists today:** the [`upstream::Upstream`] IO seam and its reqwest implementation,
+//! [`upstream::HttpUpstream`] (rustls, per-request and global HTTP/HTTPS/SOCKS5 proxies,
+//! one connection pool per proxy, per-request timeouts, reply size cap), and the guarded
+//! fetch of client-chosen URLs ([`fetch::FetchPolicy`]).
+//!
+//! **Still to come in issue 4** ("The tower layer and the sora2api proxy binary"):
+//! `Sora2ApiLayer` and its service, the driver loop, the `TaskStore` seam, SSE framing and the
+//! admin API.
 #![warn(missing_docs)]
 
 pub use sora2api_core as core;
+
+pub mod fetch;
+pub mod upstream;
+
+pub use fetch::{FetchError, FetchPolicy};
+pub use upstream::{BoxFuture, BuildError, HttpUpstream, HttpUpstreamConfig, Upstream};
