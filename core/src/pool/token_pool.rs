@@ -459,13 +459,12 @@ impl TokenPool {
     fn servable_waiter(&self, now_ms: u64) -> bool {
         let mut seen = [false; 4];
         for w in &self.waiters {
-            if let Some(s) = seen.get_mut(w.req.class()) {
-                if !*s {
-                    *s = true;
-                    if self.can_serve_now(w.req, now_ms) {
-                        return true;
-                    }
-                }
+            let first_of_class = match w.req.class().and_then(|c| seen.get_mut(c)) {
+                Some(s) => !std::mem::replace(s, true),
+                None => true,
+            };
+            if first_of_class && self.can_serve_now(w.req, now_ms) {
+                return true;
             }
         }
         false
@@ -608,7 +607,7 @@ impl TokenPool {
         let mut kept = VecDeque::with_capacity(queue.len());
         for w in queue {
             let class = w.req.class();
-            if !exhausted.get(class).copied().unwrap_or(true) {
+            if !class.and_then(|c| exhausted.get(c).copied()).unwrap_or(false) {
                 let random = splitmix(&mut self.rng);
                 match self.pick(w.req, now_ms, random).and_then(|id| self.grant(id, w.req, now_ms))
                 {
@@ -617,17 +616,17 @@ impl TokenPool {
                         continue;
                     }
                     None => {
-                        if let Some(e) = exhausted.get_mut(class) {
+                        if let Some(e) = class.and_then(|c| exhausted.get_mut(c)) {
                             *e = true;
                         }
                     }
                 }
             }
-            let at = match earliest.get(class).copied().flatten() {
+            let at = match class.and_then(|c| earliest.get(c).copied().flatten()) {
                 Some(at) => at,
                 None => {
                     let at = self.earliest(w.req, now_ms);
-                    if let Some(slot) = earliest.get_mut(class) {
+                    if let Some(slot) = class.and_then(|c| earliest.get_mut(c)) {
                         *slot = Some(at);
                     }
                     at

@@ -66,8 +66,10 @@ impl LeaseRequest {
     }
 
     /// The four request classes (work x pro), for per-class bookkeeping.
-    pub(crate) fn class(&self) -> usize {
-        self.work.index() * 2 + usize::from(self.pro)
+    /// The request's class (work x pro) for per-class shortcuts; a pinned request has none:
+    /// it can only use its own token, so it is judged on its own.
+    pub(crate) fn class(&self) -> Option<usize> {
+        self.token.is_none().then(|| self.work.index() * 2 + usize::from(self.pro))
     }
 }
 
