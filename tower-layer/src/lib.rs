@@ -4,8 +4,9 @@
 //!
 //! **What exists today:** the [`upstream::Upstream`] IO seam and its reqwest implementation,
 //! [`upstream::HttpUpstream`] (rustls, per-request and global HTTP/HTTPS/SOCKS5 proxies,
-//! one connection pool per proxy, per-request timeouts, reply size cap), and the guarded
-//! fetch of client-chosen URLs ([`fetch::FetchPolicy`]).
+//! one connection pool per proxy, per-request timeouts, reply size cap), the guarded fetch of
+//! client-chosen URLs ([`fetch::FetchPolicy`]), and, with the `sim` feature, the simulated
+//! backend served over HTTP (`sim_server`).
 //!
 //! **Still to come in issue 4** ("The tower layer and the sora2api proxy binary"):
 //! `Sora2ApiLayer` and its service, the driver loop, the `TaskStore` seam, SSE framing and the
@@ -19,3 +20,6 @@ pub mod upstream;
 
 pub use fetch::{FetchError, FetchPolicy};
 pub use upstream::{BoxFuture, BuildError, HttpUpstream, HttpUpstreamConfig, Upstream};
+
+#[cfg(feature = "sim")]
+pub mod sim_server;

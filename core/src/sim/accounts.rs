@@ -233,6 +233,31 @@ impl Sim {
         token
     }
 
+    /// With [`SimConfig::accept_offline_tokens`](super::SimConfig::accept_offline_tokens), an
+    /// offline token signed for this seed: registered on the account with its email (created
+    /// if none: [`AccountSpec::pro`] with the token's plan, no ST or RT).
+    fn admit_offline(&mut self, token: &str) -> Option<IssuedToken> {
+        if !self.cfg.accept_offline_tokens {
+            return None;
+        }
+        let claims = jwt::verify_offline(self.cfg.seed, token)?;
+        let account = match self.accounts.iter().position(|a| a.email == claims.email) {
+            Some(index) => index,
+            None => {
+                self.add_account(AccountSpec {
+                    plan: claims.plan,
+                    with_session_token: false,
+                    with_refresh_token: false,
+                    ..AccountSpec::pro(&claims.email)
+                });
+                self.accounts.len().checked_sub(1)?
+            }
+        };
+        let issued = IssuedToken { account, expires_at_ms: claims.expires_at_ms };
+        self.access_tokens.insert(token.to_owned(), issued.clone());
+        Some(issued)
+    }
+
     fn new_refresh_token(&mut self, index: usize) -> String {
         let rt = format!("rt_{}", self.rng.token_text(43));
         self.refresh_tokens.insert(rt.clone(), IssuedRefresh { account: index, used: false });
@@ -251,7 +276,10 @@ impl Sim {
             .and_then(|v| v.split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| token.trim());
-        let issued = token.and_then(|t| self.access_tokens.get(t)).cloned();
+        let issued = match token {
+            Some(t) => self.access_tokens.get(t).cloned().or_else(|| self.admit_offline(t)),
+            None => None,
+        };
         let Some(issued) = issued else {
             return Err(token_invalidated());
         };

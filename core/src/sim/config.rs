@@ -138,6 +138,11 @@ pub struct SimConfig {
     /// Length of a quota window, seconds: when an account's reset time passes, its quota is
     /// refilled and the next reset is this much later.
     pub quota_window_s: u64,
+    /// Accept access tokens minted by [`mint_offline_token`](super::mint_offline_token) with
+    /// this [`Self::seed`]: the first use of one creates its account (or attaches the token to
+    /// the account with its email). Off by default (only tokens this simulator minted are
+    /// known); `sora2api sim` turns it on so `sora2api sim mint-token` works.
+    pub accept_offline_tokens: bool,
 }
 
 impl Default for SimConfig {
@@ -165,6 +170,7 @@ impl Default for SimConfig {
             post_detail_requires_app: false,
             default_client_id: "app_LlGpXReQgckcGGUo2JrYvtJK".into(),
             quota_window_s: 86_400,
+            accept_offline_tokens: false,
         }
     }
 }

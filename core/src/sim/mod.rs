@@ -104,6 +104,10 @@
 //! - Latency is the shell's business: a sans-IO simulator answers at once; `#hang` is the
 //!   timeout.
 //!
+//! - Offline tokens: with [`SimConfig::accept_offline_tokens`], a bearer minted by
+//!   [`mint_offline_token`] for this seed is accepted on first use and creates its account
+//!   (what `sora2api sim mint-token` relies on: a separate process mints, the server admits).
+//!
 //! Per-account knobs live in [`AccountSpec`] (plan, Sora 2 access, quota and reset, blocked
 //! country, username, revoked, token lifetime, ST/RT, client id); [`Sim::account_mut`]
 //! changes them mid-test (e.g. revoke).
@@ -168,6 +172,7 @@ use crate::upstream::{Method, TransportError, UpstreamReply, UpstreamRequest};
 pub use accounts::{AccountSpec, AccountState, MintedAccount, Sora2Access};
 pub use config::{SimConfig, Timings};
 pub use http::{HEAVY_LOAD_MESSAGE, INVALID_REQUEST_MESSAGE};
+pub use jwt::mint_offline_token;
 pub use log::LoggedRequest;
 
 use faults::{Fault, Markers, Outcome, Phase};

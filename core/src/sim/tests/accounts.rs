@@ -376,3 +376,39 @@ fn quota_refills_after_the_window() {
     assert_eq!(state.quota_resets_at_ms, T0 + 100_000 + 86_400_000);
     assert_eq!(state.videos_created, 2);
 }
+
+#[test]
+fn offline_tokens_are_admitted_only_when_enabled() {
+    let seed = SimConfig::default().seed;
+    let ada = mint_offline_token(seed, "ada@example.com", "chatgpt_plus", T0, T0 + 60_000);
+
+    // Off by default: an unknown token like any other.
+    let mut h = H::fast();
+    assert_eq!(code(&status(h.get_as(&ada, "/backend/me"), 401)), "token_invalidated");
+    assert!(h.sim.account("ada@example.com").is_none());
+
+    let mut h = H::with(SimConfig { accept_offline_tokens: true, ..SimConfig::fast() });
+    let me = json_of(&ok(h.get_as(&ada, "/backend/me")));
+    assert_eq!(me["email"], "ada@example.com");
+    assert_eq!(me["plan_type"], "chatgpt_plus");
+    assert!(!h.sim.account("ada@example.com").unwrap().is_pro());
+    ok(h.get_as(&ada, "/backend/nf/check"));
+    // A second token for the same email reaches the same account; so does one for an
+    // account the simulator minted itself.
+    let again = mint_offline_token(seed, "ada@example.com", "chatgpt_pro", T0 + 1_000, T0 + 60_000);
+    ok(h.get_as(&again, "/backend/me"));
+    let pro = mint_offline_token(seed, "pro@example.com", "chatgpt_plus", T0, T0 + 60_000);
+    assert_eq!(json_of(&ok(h.get_as(&pro, "/backend/me")))["plan_type"], "chatgpt_pro");
+    assert_eq!(h.sim.requests().len(), 4);
+    // Another seed's signature, and expiry, are enforced.
+    let foreign = mint_offline_token(seed ^ 1, "eve@example.com", "chatgpt_pro", T0, T0 + 60_000);
+    assert_eq!(code(&status(h.get_as(&foreign, "/backend/me"), 401)), "token_invalidated");
+    assert!(h.sim.account("eve@example.com").is_none());
+    h.advance(60_000);
+    assert_eq!(code(&status(h.get_as(&ada, "/backend/me"), 401)), "token_expired");
+    // Revoking the account revokes its offline tokens.
+    let late = mint_offline_token(seed, "ada@example.com", "chatgpt_plus", h.now, h.now + 60_000);
+    ok(h.get_as(&late, "/backend/me"));
+    h.sim.account_mut("ada@example.com").unwrap().revoked = true;
+    assert_eq!(code(&status(h.get_as(&late, "/backend/me"), 401)), "token_invalidated");
+}
