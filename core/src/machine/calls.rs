@@ -492,11 +492,7 @@ pub(super) fn learn(
                 None => {
                     let message =
                         "the video at the given URL is not an MP4, MOV or WebM video".to_owned();
-                    g.end(
-                        now_ms,
-                        Event::Failed(Error::invalid("video", message)),
-                        Outcome::Abandoned,
-                    );
+                    g.end(Event::Failed(Error::invalid("video", message)), Outcome::Abandoned);
                 }
             }
         }
@@ -541,13 +537,11 @@ pub(super) fn learn(
                     g.report_progress(now_ms, percent, Event::ImageProgress { percent });
                     g.poll_later(now_ms, g.cfg.poll_interval_ms);
                 }
-                up::ImageTaskStatus::Succeeded { urls } => {
-                    g.completed(now_ms, TaskResult::Images(urls))
-                }
+                up::ImageTaskStatus::Succeeded { urls } => g.completed(TaskResult::Images(urls)),
                 up::ImageTaskStatus::Failed { reason } => {
                     // An accepted image the upstream refused: never resubmitted (B10).
                     let reason = reason.unwrap_or_else(|| "the upstream refused the image".into());
-                    g.end(now_ms, Event::ContentViolation { reason }, Outcome::ContentViolation);
+                    g.end(Event::ContentViolation { reason }, Outcome::ContentViolation);
                 }
                 up::ImageTaskStatus::NotListed => g.poll_later(now_ms, g.cfg.poll_interval_ms),
             }
@@ -567,11 +561,7 @@ pub(super) fn learn(
                 up::VideoPending::Failed { reason } => {
                     let message = reason
                         .unwrap_or_else(|| "the upstream reported the generation as failed".into());
-                    g.end(
-                        now_ms,
-                        Event::Failed(Error::Upstream { message }),
-                        Outcome::ContentViolation,
-                    );
+                    g.end(Event::Failed(Error::Upstream { message }), Outcome::ContentViolation);
                 }
                 up::VideoPending::Absent => {
                     g.facts.check_drafts = true;
@@ -586,12 +576,12 @@ pub(super) fn learn(
                 up::DraftOutcome::Ready { url, .. } => {
                     g.facts.check_drafts = false;
                     g.facts.urlless_draft = false;
-                    g.completed(now_ms, TaskResult::Videos(vec![url]));
+                    g.completed(TaskResult::Videos(vec![url]));
                 }
                 up::DraftOutcome::Violation { reason } => {
                     g.facts.check_drafts = false;
                     let reason = reason.unwrap_or_else(|| "Content violates guardrails".into());
-                    g.end(now_ms, Event::ContentViolation { reason }, Outcome::ContentViolation);
+                    g.end(Event::ContentViolation { reason }, Outcome::ContentViolation);
                 }
                 up::DraftOutcome::NoUrl => {
                     g.facts.urlless_draft = true;
@@ -632,7 +622,7 @@ pub(super) fn learn(
                     "character creation failed: {}",
                     message.unwrap_or_else(|| "the upstream could not extract a character".into())
                 );
-                g.end(now_ms, Event::Failed(Error::Upstream { message }), Outcome::Failure);
+                g.end(Event::Failed(Error::Upstream { message }), Outcome::Failure);
             }
             up::CameoProgress::Ready(profile) => {
                 let display_name = profile.display_name().to_owned();
@@ -674,7 +664,7 @@ pub(super) fn learn(
         Call::SetPublic => {
             g.facts.public_set = true;
             if let Some(card) = card(g) {
-                g.completed(now_ms, TaskResult::Character(card));
+                g.completed(TaskResult::Character(card));
             }
         }
         Call::DeleteCharacter => g.facts.deleted = true,
@@ -686,7 +676,7 @@ pub(super) fn learn(
                 (None, Operation::PromptEnhance { prompt }) => prompt.clone(),
                 (None, _) => String::new(),
             };
-            g.completed(now_ms, TaskResult::EnhancedPrompt(text));
+            g.completed(TaskResult::EnhancedPrompt(text));
         }
     }
     Ok(())

@@ -308,8 +308,6 @@ pub struct Generation {
     last_progress_event_ms: u64,
     /// A terminal event held back until cleanup (deleting a temporary character) is done.
     pending_end: Option<(Event, Outcome)>,
-    /// Set once the task emitted its terminal event.
-    finished_at_ms: Option<u64>,
     next_request: u64,
     rng: u64,
     resumed: bool,
@@ -349,7 +347,6 @@ impl Generation {
             progress: 0.0,
             last_progress_event_ms: now_ms,
             pending_end: None,
-            finished_at_ms: None,
             next_request: 1,
             rng: seed | 1,
             resumed: false,
@@ -405,12 +402,12 @@ impl Generation {
     }
 
     /// Stops the task: releases its lease, emits [`Error::Cancelled`] and sends nothing more.
-    pub fn cancel(&mut self, now_ms: u64) {
+    pub fn cancel(&mut self, _now_ms: u64) {
         if self.stage == Stage::Finished {
             return;
         }
         self.pending_end = None;
-        self.finish(now_ms, Event::Failed(Error::Cancelled), Outcome::Abandoned);
+        self.finish(Event::Failed(Error::Cancelled), Outcome::Abandoned);
     }
 
     /// Feeds one input. After it, drain [`Generation::poll_output`] until `Wait`.
@@ -441,7 +438,7 @@ impl Generation {
                     Some(message) => Error::Upstream { message },
                     None => error,
                 };
-                self.finish(now_ms, Event::Failed(error), Outcome::Abandoned);
+                self.finish(Event::Failed(error), Outcome::Abandoned);
                 Ok(())
             }
             Input::Solved(id, answer) => match self.stage {
@@ -549,11 +546,10 @@ impl Generation {
 
     /// Decides and sends the next call, if one is due.
     fn next_call(&mut self, now_ms: u64) -> bool {
-        if let Some((event, outcome)) = self.pending_end.take() {
-            if self.facts.needs_cleanup() {
-                self.pending_end = Some((event, outcome));
-            } else {
-                self.finish(now_ms, event, outcome);
+        // A held-back end goes out once the cleanup it waited for is done.
+        if !self.facts.needs_cleanup() {
+            if let Some((event, outcome)) = self.pending_end.take() {
+                self.finish(event, outcome);
                 return true;
             }
         }
@@ -579,7 +575,7 @@ impl Generation {
                 self.stage = Stage::Solving { id };
             }
             calls::Built::Finish(event, outcome) => {
-                self.end(now_ms, event, outcome);
+                self.end(event, outcome);
             }
         }
         true
@@ -608,7 +604,7 @@ impl Generation {
             Class::Ok => {}
             Class::ContentPolicy { reason } => {
                 let reason = reason.unwrap_or_else(|| "the upstream refused the content".into());
-                self.end(now_ms, Event::ContentViolation { reason }, Outcome::ContentViolation);
+                self.end(Event::ContentViolation { reason }, Outcome::ContentViolation);
             }
             Class::TokenInvalid | Class::TokenExpired => {
                 if !self.refresh_tried {
@@ -635,11 +631,7 @@ impl Generation {
             }
             _ if self.facts.committed() => match class {
                 Class::CountryUnsupported { .. } | Class::Fatal { .. } | Class::InvalidRequest => {
-                    self.end(
-                        now_ms,
-                        Event::Failed(Error::Upstream { message: reason }),
-                        Outcome::Failure,
-                    );
+                    self.end(Event::Failed(Error::Upstream { message: reason }), Outcome::Failure);
                 }
                 _ => {
                     // Accepted upstream: never resubmit; poll again after a backoff.
@@ -670,7 +662,7 @@ impl Generation {
         if self.facts.committed() {
             let message =
                 "the upstream account that owns this task is no longer authorised".to_owned();
-            self.end(now_ms, Event::Failed(Error::Upstream { message }), Outcome::TokenInvalid);
+            self.end(Event::Failed(Error::Upstream { message }), Outcome::TokenInvalid);
         } else {
             self.retry_attempt(now_ms, Outcome::TokenInvalid, "the token was refused (401)".into());
         }
@@ -681,7 +673,7 @@ impl Generation {
     fn retry_attempt(&mut self, now_ms: u64, outcome: Outcome, reason: String) {
         let max = self.cfg.max_retries.saturating_add(1);
         if self.attempt >= max {
-            self.end(now_ms, Event::Failed(Error::Upstream { message: reason }), outcome);
+            self.end(Event::Failed(Error::Upstream { message: reason }), outcome);
             return;
         }
         if let Some(lease) = self.lease.take() {
@@ -705,16 +697,16 @@ impl Generation {
     }
 
     /// Ends the task, after cleanup if a temporary character must be deleted first.
-    fn end(&mut self, now_ms: u64, event: Event, outcome: Outcome) {
+    fn end(&mut self, event: Event, outcome: Outcome) {
         if self.facts.needs_cleanup() && self.lease.is_some() {
             self.pending_end = Some((event, outcome));
             self.stage = Stage::Ready;
         } else {
-            self.finish(now_ms, event, outcome);
+            self.finish(event, outcome);
         }
     }
 
-    fn finish(&mut self, now_ms: u64, event: Event, outcome: Outcome) {
+    fn finish(&mut self, event: Event, outcome: Outcome) {
         // Nothing goes out after the end, not even what was queued before it (a cancel can
         // arrive while a request waits behind an event in the queue).
         self.out.retain(|o| {
@@ -735,7 +727,6 @@ impl Generation {
         }
         self.out.push_back(Output::Event(event));
         self.out.push_back(Output::Persist);
-        self.finished_at_ms = Some(now_ms);
         self.stage = Stage::Finished;
     }
 
@@ -750,7 +741,7 @@ impl Generation {
             Error::Timeout { seconds }
         };
         self.pending_end = None;
-        self.finish(now_ms, Event::Failed(error), Outcome::Abandoned);
+        self.finish(Event::Failed(error), Outcome::Abandoned);
     }
 
     fn next_timer(&self) -> Option<u64> {
@@ -825,7 +816,7 @@ impl Generation {
     }
 
     /// The task produced its result.
-    fn completed(&mut self, now_ms: u64, result: TaskResult) {
-        self.end(now_ms, Event::Completed(result), Outcome::Success);
+    fn completed(&mut self, result: TaskResult) {
+        self.end(Event::Completed(result), Outcome::Success);
     }
 }
