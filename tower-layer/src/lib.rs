@@ -15,10 +15,15 @@
 
 pub use sora2api_core as core;
 
+pub mod clock;
+pub mod engine;
 pub mod fetch;
+pub mod store;
 pub mod upstream;
 
+pub use engine::{Engine, EngineConfig, Submitted};
 pub use fetch::{FetchError, FetchPolicy};
+pub use store::{MemoryStore, StoreError, TaskStore};
 pub use upstream::{BoxFuture, BuildError, HttpUpstream, HttpUpstreamConfig, Upstream};
 
 #[cfg(feature = "sim")]
