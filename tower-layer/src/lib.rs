@@ -28,3 +28,5 @@ pub use upstream::{BoxFuture, BuildError, HttpUpstream, HttpUpstreamConfig, Upst
 
 #[cfg(feature = "sim")]
 pub mod sim_server;
+#[cfg(feature = "sim")]
+pub mod sim_upstream;
