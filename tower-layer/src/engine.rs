@@ -1,12 +1,37 @@
 //! The task engine: runs every task's [`Generation`] with real IO.
 //!
-//! One Tokio task per generation drives its machine (the only loop, see [`driver`]): leases
+//! One Tokio task per generation drives its machine (the only loop): leases
 //! come from the shared [`TokenPool`] (queued requests are answered by a small pool service
 //! that calls [`TokenPool::poll`] at [`TokenPool::next_wakeup`] and after every release),
 //! requests go to the [`Upstream`], proofs of work run on the blocking pool, refreshes are
 //! single-flight per token, events update the task record and go to subscribers, and the
 //! record goes to the [`TaskStore`] before anything goes upstream, at every transition the
 //! machine persists, and at the end.
+//!
+//! | Output | What the driver does | Input |
+//! |---|---|---|
+//! | `Lease` | pool request; queued: wait for the pool service's grant | `Leased` (+ `CachedSentinel`) / `NoToken` |
+//! | `Send` | [`Upstream::send`] | `Reply` / `Transport` |
+//! | `Fetch` | [`Upstream::fetch`] | `Reply` (see below) |
+//! | `Solve` | [`Solver::step`](sora2api_core::pow::Solver::step) in slices on the blocking pool | `Solved` |
+//! | `Refresh` | single-flight refresh, credentials stored in the pool | `Refreshed` |
+//! | `Release` | pool release, grants routed to waiters | - |
+//! | `Event` | record updated, subscribers told (terminal: stored first) | - |
+//! | `Persist` | record with the checkpoint stored | - |
+//! | `Sentinel` | the shared sentinel cache | - |
+//! | `Wait` | sleep until the deadline or a cancel | `Timeout` |
+//!
+//! **Fetch failures.** A [`FetchError`](crate::FetchError) (refused URL, private
+//! address, too large, unreachable) is the client's problem, not the upstream's or the
+//! token's. The driver answers it as a `200` reply with an empty body: the machine then fails
+//! the task at once with a 400 (`param: video`, "not an MP4, MOV or WebM video") and releases
+//! the lease as `Abandoned` (no penalty for the token). Mapping it to `Transport` would retry
+//! the attempt and count against the token; a 4xx reply would too. The price: the client does
+//! not see the fetch error's own wording (that needs a dedicated core input).
+//!
+//! **Cancel.** Every wait is raced against the task's cancel signal; on cancel the pending
+//! IO is dropped (its answer is never fed), the machine is cancelled, and the driver drains
+//! what it emits (the release, the `Cancelled` event, the final persist).
 //!
 //! ```no_run
 //! # async fn demo(engine: sora2api_tower::engine::Engine, call: sora2api_core::request::ClientCall)

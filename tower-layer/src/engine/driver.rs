@@ -1,30 +1,6 @@
 //! The driver: the only loop. One per task, on its own Tokio task; it feeds the machine's
-//! outputs to the IO seams and their answers back as inputs, one at a time.
-//!
-//! | Output | What the driver does | Input |
-//! |---|---|---|
-//! | `Lease` | pool request; queued: wait for the pool service's grant | `Leased` (+ `CachedSentinel`) / `NoToken` |
-//! | `Send` | [`Upstream::send`](crate::upstream::Upstream::send) | `Reply` / `Transport` |
-//! | `Fetch` | [`Upstream::fetch`](crate::upstream::Upstream::fetch) | `Reply` (see below) |
-//! | `Solve` | [`Solver::step`] in slices on the blocking pool | `Solved` |
-//! | `Refresh` | single-flight refresh, credentials stored in the pool | `Refreshed` |
-//! | `Release` | pool release, grants routed to waiters | - |
-//! | `Event` | record updated, subscribers told (terminal: stored first) | - |
-//! | `Persist` | record with the checkpoint stored | - |
-//! | `Sentinel` | the shared sentinel cache | - |
-//! | `Wait` | sleep until the deadline or a cancel | `Timeout` |
-//!
-//! **Fetch failures.** A [`FetchError`](crate::fetch::FetchError) (refused URL, private
-//! address, too large, unreachable) is the client's problem, not the upstream's or the
-//! token's. The driver answers it as a `200` reply with an empty body: the machine then fails
-//! the task at once with a 400 (`param: video`, "not an MP4, MOV or WebM video") and releases
-//! the lease as `Abandoned` (no penalty for the token). Mapping it to `Transport` would retry
-//! the attempt and count against the token; a 4xx reply would too. The price: the client does
-//! not see the fetch error's own wording (that needs a dedicated core input).
-//!
-//! **Cancel.** Every wait is raced against the task's cancel signal; on cancel the pending
-//! IO is dropped (its answer is never fed), the machine is cancelled, and the driver drains
-//! what it emits (the release, the `Cancelled` event, the final persist).
+//! outputs to the IO seams and their answers back as inputs, one at a time. The table of
+//! what each output becomes, and the mapping decisions, are in the engine's module docs.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -180,11 +156,11 @@ impl Driver {
         let now = clock::now_ms();
         let durable = self.record.apply(now, &event);
         self.dirty = true;
-        self.publish();
         let interval = self.inner.cfg.progress_write_interval_ms;
         if durable || now.saturating_sub(self.last_write_ms) >= interval {
             self.write().await;
         }
+        self.publish();
         // No subscriber is not an error; a lagging one misses events, never blocks us.
         let _ = self.events.send(event);
     }
