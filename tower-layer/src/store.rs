@@ -116,3 +116,43 @@ impl TaskStore for MemoryStore {
         Box::pin(std::future::ready(Ok(recs)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use sora2api_core::task::TaskStatus;
+    use sora2api_core::translate;
+
+    use super::*;
+
+    fn record(n: u128) -> TaskRecord {
+        let body = br#"{"model":"gpt-image","messages":[{"role":"user","content":"A cat"}]}"#;
+        let call = translate::chat(body, &translate::Limits::default()).unwrap();
+        TaskRecord::new(TaskId::new(1_700_000_000_000, n), &call, 1_700_000_000_000)
+    }
+
+    fn block_on<T>(f: BoxFuture<'_, T>) -> T {
+        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+    }
+
+    #[test]
+    fn put_get_unfinished() {
+        let store = MemoryStore::new();
+        let (a, mut b) = (record(1), record(2));
+        block_on(store.put(a.clone())).unwrap();
+        b.status = TaskStatus::Completed;
+        block_on(store.put(b.clone())).unwrap();
+        assert_eq!(block_on(store.get(&b.id)).unwrap(), Some(b));
+        assert_eq!(block_on(store.unfinished()).unwrap(), vec![a]);
+        assert_eq!(store.len(), 2);
+    }
+
+    #[test]
+    fn failing_writes_store_nothing() {
+        let store = MemoryStore::failing();
+        assert!(matches!(block_on(store.put(record(1))), Err(StoreError::Unavailable(_))));
+        assert!(store.is_empty());
+        store.set_fail_writes(false);
+        block_on(store.put(record(1))).unwrap();
+        assert_eq!(store.len(), 1);
+    }
+}

@@ -356,3 +356,52 @@ async fn fifty_image_tasks_on_two_tokens_queue_and_all_complete() {
     assert_eq!(engine.live_tasks(), 0);
     assert_eq!(sim.with_sim(|s| s.creates()), 50);
 }
+
+#[tokio::test(start_paused = true)]
+async fn cancel_while_queued_withdraws_the_waiter() {
+    let w = world_with(
+        &[AccountSpec::pro("a@example.com")],
+        Some(Timings::observed().scaled(10)),
+        Duration::ZERO,
+        Arc::new(MemoryStore::new()),
+        |r| r.image_concurrency = Some(1),
+    );
+    let first = w.engine.submit(call("gpt-image", "First cat")).await.unwrap();
+    let second = w.engine.submit(call("gpt-image", "Second cat")).await.unwrap();
+    // Let both drivers run until the second one waits in the pool's queue.
+    while w.engine.with_pool(|p| p.waiting()) == 0 {
+        tokio::task::yield_now().await;
+    }
+    assert!(w.engine.cancel(&second.id));
+    let events = drain(second.events).await;
+    assert!(matches!(events.last(), Some(Event::Failed(Error::Cancelled))), "{events:?}");
+    assert_eq!(w.engine.with_pool(|p| p.waiting()), 0);
+    let events = drain(first.events).await;
+    assert!(matches!(events.last(), Some(Event::Completed(_))), "{events:?}");
+    assert_eq!(w.engine.with_pool(|p| p.total_in_flight()), 0);
+    assert_eq!(w.sim.with_sim(|s| s.creates()), 1, "the cancelled task never went upstream");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_subscriber_that_never_reads_does_not_hold_the_task_up() {
+    let w = world(1);
+    let engine = Engine::new(
+        EngineConfig { event_capacity: 1, ..engine_config() },
+        Arc::new(w.sim.clone()),
+        w.store.clone(),
+        pool(&w.accounts, |_| {}),
+    );
+    let submitted = engine.submit(call("sora2-landscape-10s", "A cat")).await.unwrap();
+    let _idle = engine.subscribe(&submitted.id).unwrap();
+    let mut events = submitted.events;
+    // The first receive reports the lag: the task ran on without waiting for us.
+    let terminal = loop {
+        match events.recv().await {
+            Ok(event) if event.is_terminal() => break event,
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => panic!("closed before the end"),
+        }
+    };
+    assert!(matches!(terminal, Event::Completed(_)), "{terminal:?}");
+    assert_eq!(stored(&w.store, &submitted.id).await.status, TaskStatus::Completed);
+}
