@@ -5,21 +5,29 @@
 //! **What exists today:** the [`upstream::Upstream`] IO seam and its reqwest implementation,
 //! [`upstream::HttpUpstream`] (rustls, per-request and global HTTP/HTTPS/SOCKS5 proxies,
 //! one connection pool per proxy, per-request timeouts, reply size cap), the guarded fetch of
-//! client-chosen URLs ([`fetch::FetchPolicy`]), and, with the `sim` feature, the simulated
-//! backend served over HTTP (`sim_server`).
+//! client-chosen URLs ([`fetch::FetchPolicy`]), the [`store::TaskStore`] seam with
+//! [`store::MemoryStore`], the task [`engine::Engine`] (the driver loop of every task), the
+//! single clock read ([`clock`]), and, with the `sim` feature, the simulated backend served
+//! over HTTP (`sim_server`) and in-process (`sim_upstream`).
 //!
 //! **Still to come in issue 4** ("The tower layer and the sora2api proxy binary"):
-//! `Sora2ApiLayer` and its service, the driver loop, the `TaskStore` seam, SSE framing and the
-//! admin API.
+//! `Sora2ApiLayer` and its service, SSE framing and the admin API.
 #![warn(missing_docs)]
 
 pub use sora2api_core as core;
 
+pub mod clock;
+pub mod engine;
 pub mod fetch;
+pub mod store;
 pub mod upstream;
 
+pub use engine::{Engine, EngineConfig, Submitted};
 pub use fetch::{FetchError, FetchPolicy};
+pub use store::{MemoryStore, StoreError, TaskStore};
 pub use upstream::{BoxFuture, BuildError, HttpUpstream, HttpUpstreamConfig, Upstream};
 
 #[cfg(feature = "sim")]
 pub mod sim_server;
+#[cfg(feature = "sim")]
+pub mod sim_upstream;

@@ -1,0 +1,248 @@
+//! The driver: the only loop. One per task, on its own Tokio task; it feeds the machine's
+//! outputs to the IO seams and their answers back as inputs, one at a time. The table of
+//! what each output becomes, and the mapping decisions, are in the engine's module docs.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use sora2api_core::machine::{Generation, Input, Output, PowJob, SentinelNote};
+use sora2api_core::pow::{PowAnswer, Solver, Step};
+use sora2api_core::record::TaskRecord;
+use sora2api_core::task::Event;
+use sora2api_core::upstream::UpstreamReply;
+use tokio::sync::{broadcast, watch};
+
+use super::{lock, Inner};
+use crate::clock;
+
+/// Resolves once the task is cancelled (never, if the engine forgot the task).
+pub(super) async fn cancelled(cancel: &mut watch::Receiver<bool>) {
+    if cancel.wait_for(|c| *c).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// How often the final write is tried before the record is left to the store as it is.
+const FINAL_WRITE_TRIES: u32 = 4;
+
+/// One task's driver.
+pub(super) struct Driver {
+    inner: Arc<Inner>,
+    record: TaskRecord,
+    events: broadcast::Sender<Event>,
+    cancel: watch::Receiver<bool>,
+    cancelled: bool,
+    /// The record changed since it was last written.
+    dirty: bool,
+    last_write_ms: u64,
+}
+
+impl Driver {
+    pub(super) fn new(
+        inner: Arc<Inner>,
+        record: TaskRecord,
+        events: broadcast::Sender<Event>,
+        cancel: watch::Receiver<bool>,
+    ) -> Self {
+        Driver {
+            inner,
+            record,
+            events,
+            cancel,
+            cancelled: false,
+            dirty: false,
+            last_write_ms: clock::now_ms(),
+        }
+    }
+
+    /// Drives `g` to its end, writes the final record and leaves the live map.
+    pub(super) async fn run(mut self, mut g: Generation) {
+        loop {
+            if !self.cancelled && *self.cancel.borrow() {
+                self.cancelled = true;
+                g.cancel(clock::now_ms());
+            }
+            let input = match g.poll_output(clock::now_ms()) {
+                Output::Lease(req) => {
+                    let inner = self.inner.clone();
+                    match inner.lease(req, &mut self.cancel).await {
+                        Some(Input::Leased(lease)) => {
+                            let key = (lease.token, lease.credentials.proxy.clone());
+                            self.feed(&mut g, Input::Leased(lease));
+                            let cached = lock(&self.inner.sentinels).get(clock::now_ms(), &key);
+                            cached.map(Input::CachedSentinel)
+                        }
+                        other => other,
+                    }
+                }
+                Output::Send(id, request) => {
+                    let upstream = self.inner.upstream.clone();
+                    self.until_cancel(upstream.send(request)).await.map(|r| match r {
+                        Ok(reply) => Input::Reply(id, reply),
+                        Err(error) => Input::Transport(id, error),
+                    })
+                }
+                Output::Fetch(id, url) => {
+                    let upstream = self.inner.upstream.clone();
+                    self.until_cancel(upstream.fetch(url)).await.map(|r| {
+                        let body = r.unwrap_or_else(|_| Bytes::new());
+                        Input::Reply(id, UpstreamReply { status: 200, headers: vec![], body })
+                    })
+                }
+                Output::Solve(id, job) => {
+                    let slice = self.inner.cfg.pow_slice.max(1);
+                    self.until_cancel(solve(job, slice)).await.map(|a| Input::Solved(id, a))
+                }
+                Output::Refresh(token) => {
+                    let inner = self.inner.clone();
+                    self.until_cancel(inner.refresh(token)).await.map(Input::Refreshed)
+                }
+                Output::Release(lease, outcome) => {
+                    self.inner.release(lease, outcome);
+                    None
+                }
+                Output::Event(event) => {
+                    self.event(event).await;
+                    None
+                }
+                Output::Persist => {
+                    self.persist(&g).await;
+                    None
+                }
+                Output::Sentinel(note) => {
+                    let mut cache = lock(&self.inner.sentinels);
+                    match note {
+                        SentinelNote::Fresh { key, sentinel } => {
+                            cache.put(clock::now_ms(), key, sentinel)
+                        }
+                        SentinelNote::Stale { key } => cache.invalidate(&key),
+                    }
+                    None
+                }
+                Output::Wait(Some(at)) => {
+                    let sleep = tokio::time::sleep_until(clock::instant_at(at));
+                    self.until_cancel(sleep).await.map(|()| Input::Timeout)
+                }
+                Output::Wait(None) => break,
+            };
+            if let Some(input) = input {
+                self.feed(&mut g, input);
+            }
+        }
+        self.finish().await;
+    }
+
+    /// Feeds one input. A refusal means a late or stray answer; the machine stays
+    /// consistent (a stray lease is released by it), so there is nothing more to do.
+    fn feed(&mut self, g: &mut Generation, input: Input) {
+        let _refused = g.handle_input(clock::now_ms(), input);
+    }
+
+    /// Awaits `io` unless the task is cancelled first (`None`; the IO is dropped).
+    async fn until_cancel<T>(&mut self, io: impl std::future::Future<Output = T>) -> Option<T> {
+        if self.cancelled {
+            return None;
+        }
+        tokio::select! {
+            out = io => Some(out),
+            () = cancelled(&mut self.cancel) => None,
+        }
+    }
+
+    /// Applies an event to the record and tells subscribers. A terminal event is stored
+    /// before anyone hears of it; progress is written at most every few seconds.
+    async fn event(&mut self, event: Event) {
+        let now = clock::now_ms();
+        let durable = self.record.apply(now, &event);
+        self.dirty = true;
+        let interval = self.inner.cfg.progress_write_interval_ms;
+        if durable || now.saturating_sub(self.last_write_ms) >= interval {
+            self.write().await;
+        }
+        self.publish();
+        // No subscriber is not an error; a lagging one misses events, never blocks us.
+        let _ = self.events.send(event);
+    }
+
+    /// Stores the record with the machine's checkpoint. Once the upstream accepted the task
+    /// the inline media are dropped: a resumed machine only polls.
+    async fn persist(&mut self, g: &Generation) {
+        let checkpoint = g.checkpoint();
+        if checkpoint.accepted() && !self.record.media_dropped() {
+            self.record.drop_media();
+            self.dirty = true;
+        }
+        let json = Some(checkpoint.to_json());
+        if self.record.checkpoint != json {
+            self.record.checkpoint = json;
+            self.dirty = true;
+        }
+        if self.dirty {
+            self.publish();
+            self.write().await;
+        }
+    }
+
+    /// The live copy `get` answers from.
+    fn publish(&self) {
+        if let Some(live) = lock(&self.inner.live).get_mut(&self.record.id) {
+            live.record = self.record.clone();
+        }
+    }
+
+    /// Writes the record; a failure leaves it dirty for the next write.
+    async fn write(&mut self) -> bool {
+        let ok = self.inner.store.put(self.record.clone()).await.is_ok();
+        if ok {
+            self.dirty = false;
+            self.last_write_ms = clock::now_ms();
+        }
+        ok
+    }
+
+    /// The final write (retried with a growing pause), then the task leaves the live map.
+    async fn finish(mut self) {
+        let mut pause = std::time::Duration::from_secs(1);
+        for _ in 0..FINAL_WRITE_TRIES {
+            if !self.dirty || self.write().await {
+                break;
+            }
+            tokio::time::sleep(pause).await;
+            pause *= 2;
+        }
+        lock(&self.inner.live).remove(&self.record.id);
+    }
+}
+
+/// Solves a proof of work on the blocking pool, `slice` iterations at a time; stops early
+/// (with the fallback answer) when the awaiting future is dropped.
+async fn solve(job: Box<PowJob>, slice: u32) -> PowAnswer {
+    /// Tells the blocking loop to stop when the driver stops waiting.
+    struct StopOnDrop(Arc<AtomicBool>);
+    impl Drop for StopOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+    let stop = StopOnDrop(Arc::new(AtomicBool::new(false)));
+    let flag = stop.0.clone();
+    let seed = job.challenge.seed().to_owned();
+    let fallback = PowAnswer::fallback(&seed);
+    let work = tokio::task::spawn_blocking(move || {
+        let mut solver =
+            Solver::new(&job.challenge, &job.config).with_max_iterations(job.max_iterations);
+        loop {
+            if flag.load(Ordering::Relaxed) {
+                return PowAnswer::fallback(job.challenge.seed());
+            }
+            match solver.step(slice) {
+                Step::Pending => {}
+                Step::Solved(answer) | Step::Exhausted(answer) => return answer,
+            }
+        }
+    });
+    let answer = work.await.unwrap_or(fallback);
+    drop(stop);
+    answer
+}
