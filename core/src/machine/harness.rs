@@ -158,9 +158,11 @@ impl World {
                         timeout_ms: 30_000,
                         proxy: None,
                     };
+                    // As the shell's fetch: anything but a 2xx body is a failed fetch.
                     let input = match self.send(&request) {
-                        Ok(reply) => Input::Reply(id, reply),
-                        Err(error) => Input::Transport(id, error),
+                        Ok(reply) if (200..300).contains(&reply.status) => Input::Reply(id, reply),
+                        Ok(reply) => Input::FetchFailed(id, format!("status {}", reply.status)),
+                        Err(error) => Input::FetchFailed(id, format!("{error:?}")),
                     };
                     self.input(g, self.now, input);
                 }

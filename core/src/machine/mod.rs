@@ -156,6 +156,9 @@ pub enum Input {
     Reply(RequestId, UpstreamReply),
     /// No reply to [`Output::Send`] or [`Output::Fetch`].
     Transport(RequestId, TransportError),
+    /// The client's URL of [`Output::Fetch`] was refused by the fetch policy or could not be
+    /// fetched; the reason is shown to the client (a 400 on `video`).
+    FetchFailed(RequestId, String),
     /// The outcome of [`Output::Refresh`]: fresh credentials, or `None` when the token cannot
     /// be refreshed (no session/refresh token, or the refresh failed).
     Refreshed(Option<Credentials>),
@@ -484,6 +487,17 @@ impl Generation {
                     },
                     class => self.failed_call(now_ms, call, class),
                 }
+                Ok(())
+            }
+            Input::FetchFailed(id, reason) => {
+                let call = self.take_in_flight(id)?;
+                if call != Call::FetchVideo {
+                    self.failed_call(now_ms, call, Class::Transient { status: None });
+                    return Ok(());
+                }
+                // The client's input is at fault: no retry, no penalty for the token.
+                let message = format!("the video URL could not be fetched: {reason}");
+                self.end(Event::Failed(Error::invalid("video", message)), Outcome::Abandoned);
                 Ok(())
             }
             Input::Transport(id, error) => {

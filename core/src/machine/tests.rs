@@ -641,3 +641,20 @@ fn a_stale_cached_sentinel_is_dropped_and_fetched_again() {
     assert_eq!(logged(&world, Method::Post, "/backend/nf/create"), 3);
     assert_eq!(world.sentinels.len(), 1);
 }
+
+#[test]
+fn a_video_url_that_cannot_be_fetched_is_a_client_error() {
+    let mut world = one_account();
+    let url = format!("{SIM}/media/missing.mp4");
+    let mut g = task(dedicated(Endpoint::CharactersCreate, serde_json::json!({"video": url})));
+    run(&mut world, &mut g);
+    match world.terminal() {
+        Some(Event::Failed(error)) => {
+            assert_eq!((error.status(), error.param()), (400, Some("video")));
+            assert!(error.message().starts_with("the video URL could not be fetched: "), "{error}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(world.releases, vec![Outcome::Abandoned], "no retry, no penalty for the token");
+    assert_eq!(logged(&world, Method::Post, "/backend/characters/upload"), 0);
+}

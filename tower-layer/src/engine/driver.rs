@@ -5,7 +5,6 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use sora2api_core::machine::{Generation, Input, Output, PowJob, SentinelNote};
 use sora2api_core::pow::{PowAnswer, Solver, Step};
 use sora2api_core::record::TaskRecord;
@@ -85,9 +84,12 @@ impl Driver {
                 }
                 Output::Fetch(id, url) => {
                     let upstream = self.inner.upstream.clone();
-                    self.until_cancel(upstream.fetch(url)).await.map(|r| {
-                        let body = r.unwrap_or_else(|_| Bytes::new());
-                        Input::Reply(id, UpstreamReply { status: 200, headers: vec![], body })
+                    self.until_cancel(upstream.fetch(url)).await.map(|r| match r {
+                        Ok(body) => {
+                            Input::Reply(id, UpstreamReply { status: 200, headers: vec![], body })
+                        }
+                        // The fetch policy's refusal or failure, in words fit for the client.
+                        Err(error) => Input::FetchFailed(id, error.to_string()),
                     })
                 }
                 Output::Solve(id, job) => {
