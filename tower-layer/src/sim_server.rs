@@ -17,8 +17,8 @@
 //! envelope.
 //!
 //! The simulator sits behind a [`std::sync::Mutex`] held only for [`Sim::handle`] (no await
-//! inside), and this module reads the wall clock in one place, [`unix_now_ms`]: the sim's
-//! virtual time is the real time.
+//! inside); its time is the shell's clock ([`crate::clock::now_ms`], the crate's one clock
+//! read), so the sim's virtual time is the real time.
 //!
 //! ```
 //! # async fn demo() -> std::io::Result<()> {
@@ -44,7 +44,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
@@ -76,15 +76,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Lifetime of tokens from [`mint_token`]: 10 days, like [`AccountSpec::pro`]'s.
 const MINTED_TOKEN_TTL_MS: u64 = 10 * 24 * 3_600_000;
 
-/// The wall clock in unix milliseconds: the one clock read of the simulated backend's shell.
-#[expect(
-    clippy::disallowed_methods,
-    reason = "the sim server's single clock read: the sans-IO sim takes time as unix ms"
-)]
+/// Now in unix milliseconds, from the shell's one clock ([`crate::clock::now_ms`]).
 pub fn unix_now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    crate::clock::now_ms()
 }
 
 /// An access token from [`mint_token`].
