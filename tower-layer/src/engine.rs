@@ -314,8 +314,15 @@ impl Inner {
             id.clone(),
             Live { record: record.clone(), events: events.clone(), cancel, task: None },
         );
+        let span = tracing::info_span!(
+            "task",
+            id = %record.id,
+            model = %record.model,
+            operation = machine.request().operation.name(),
+        );
         let driver = driver::Driver::new(self.clone(), record, events, cancel_rx);
-        let task = tokio::spawn(driver.run(machine)).abort_handle();
+        let task =
+            tokio::spawn(tracing::Instrument::instrument(driver.run(machine), span)).abort_handle();
         if let Some(live) = lock(&self.live).get_mut(&id) {
             live.task = Some(task);
         }

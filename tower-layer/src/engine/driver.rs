@@ -76,6 +76,9 @@ impl Driver {
                     }
                 }
                 Output::Send(id, request) => {
+                    // The path only: no query, no headers (they carry the token).
+                    let path = request.path_and_query().split('?').next().unwrap_or_default();
+                    tracing::debug!(method = request.method.as_str(), path, "upstream request");
                     let upstream = self.inner.upstream.clone();
                     self.until_cancel(upstream.send(request)).await.map(|r| match r {
                         Ok(reply) => Input::Reply(id, reply),
@@ -101,10 +104,19 @@ impl Driver {
                     self.until_cancel(inner.refresh(token)).await.map(Input::Refreshed)
                 }
                 Output::Release(lease, outcome) => {
+                    tracing::debug!(token = lease.token.0, ?outcome, "lease released");
                     self.inner.release(lease, outcome);
                     None
                 }
                 Output::Event(event) => {
+                    if let Event::Failed(error) = &event {
+                        tracing::info!(code = error.code(), status = error.status(), "task failed");
+                    } else if event.is_terminal() {
+                        tracing::info!(
+                            completed = matches!(event, Event::Completed(_)),
+                            "task ended"
+                        );
+                    }
                     self.event(event).await;
                     None
                 }
@@ -138,7 +150,9 @@ impl Driver {
     /// Feeds one input. A refusal means a late or stray answer; the machine stays
     /// consistent (a stray lease is released by it), so there is nothing more to do.
     fn feed(&mut self, g: &mut Generation, input: Input) {
-        let _refused = g.handle_input(clock::now_ms(), input);
+        if let Err(refused) = g.handle_input(clock::now_ms(), input) {
+            tracing::debug!(%refused, "input refused by the machine");
+        }
     }
 
     /// Awaits `io` unless the task is cancelled first (`None`; the IO is dropped).
