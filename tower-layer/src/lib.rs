@@ -7,11 +7,12 @@
 //! one connection pool per proxy, per-request timeouts, reply size cap), the guarded fetch of
 //! client-chosen URLs ([`fetch::FetchPolicy`]), the [`store::TaskStore`] seam with
 //! [`store::MemoryStore`], the task [`engine::Engine`] (the driver loop of every task), the
-//! single clock read ([`clock`]), and, with the `sim` feature, the simulated backend served
+//! single clock read ([`clock`]), the SSE response body of streaming requests
+//! ([`sse::SseBody`]: keep-alives, exactly one `[DONE]`), and, with the `sim` feature, the simulated backend served
 //! over HTTP (`sim_server`) and in-process (`sim_upstream`).
 //!
 //! **Still to come in issue 4** ("The tower layer and the sora2api proxy binary"):
-//! `Sora2ApiLayer` and its service, SSE framing and the admin API.
+//! `Sora2ApiLayer` and its service, and the admin API.
 #![warn(missing_docs)]
 
 pub use sora2api_core as core;
@@ -19,11 +20,13 @@ pub use sora2api_core as core;
 pub mod clock;
 pub mod engine;
 pub mod fetch;
+pub mod sse;
 pub mod store;
 pub mod upstream;
 
 pub use engine::{Engine, EngineConfig, Submitted};
 pub use fetch::{FetchError, FetchPolicy};
+pub use sse::{sse_headers, SseBody};
 pub use store::{MemoryStore, StoreError, TaskStore};
 pub use upstream::{BoxFuture, BuildError, HttpUpstream, HttpUpstreamConfig, Upstream};
 
