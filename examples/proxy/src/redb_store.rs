@@ -25,8 +25,10 @@
 //! every earlier one) or with [`RedbTaskStore::sync`]. A crash (process kill, power loss)
 //! therefore loses at most the progress-only updates made since the last durable commit;
 //! each record then reads back as its last durably written state, which has the same status
-//! and checkpoint as the lost updates, so resuming from it is correct. Dropping the store
-//! cleanly closes the database, which persists everything committed (tested).
+//! and checkpoint as the lost updates, so resuming from it is correct. Dropping the last
+//! clone of the store closes the database, and redb's close commits and flushes: a reopen
+//! then sees the deferred updates too (tested in-process only, which cannot tell an fsync
+//! from the page cache; call [`RedbTaskStore::sync`] before a planned exit to be sure).
 //!
 //! This is the one exception to the trait's "durable when `put` returns `Ok`": it covers
 //! only fields whose loss a resumed task repairs by itself (the next poll reports progress
