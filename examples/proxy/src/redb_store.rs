@@ -1,0 +1,336 @@
+//! [`RedbTaskStore`]: the durable [`TaskStore`] of the proxy, one redb file in the data
+//! directory.
+//!
+//! Two tables, always written in the same write transaction:
+//!
+//! - `tasks`: task id -> [`TaskRecord::to_bytes`];
+//! - `unfinished`: task id -> `()`, exactly the ids whose stored record is not
+//!   [`TaskRecord::is_finished`], so [`TaskStore::unfinished`] (run once at start to resume
+//!   tasks) reads only those and never scans finished tasks.
+//!
+//! redb is synchronous: every transaction runs on Tokio's blocking pool
+//! ([`tokio::task::spawn_blocking`]), never on an async worker thread. (Only
+//! [`RedbTaskStore::open`] is a plain blocking call: it runs once, at start.)
+//!
+//! # Durability
+//!
+//! [`TaskStore::put`] reads the stored record in the same write transaction and commits with
+//! [`Durability::Immediate`] (fsynced before `put` returns) when there is no stored record
+//! (or it is unreadable), or when the record's `status`, finished-ness or `checkpoint`
+//! differs from the stored one: the initial record, every state transition and every
+//! `Persist` of the machine are durable when `put` returns `Ok`. Any other change (progress,
+//! `updated_at_ms`, dropped media) is committed with [`Durability::None`]: it is visible at
+//! once to every later read of this process, but it reaches the disk only with the next
+//! immediate commit of *any* task (redb commits are ordered, an immediate commit persists
+//! every earlier one) or with [`RedbTaskStore::sync`]. A crash (process kill, power loss)
+//! therefore loses at most the progress-only updates made since the last durable commit;
+//! each record then reads back as its last durably written state, which has the same status
+//! and checkpoint as the lost updates, so resuming from it is correct. Dropping the last
+//! clone of the store closes the database, and redb's close commits and flushes: a reopen
+//! then sees the deferred updates too (tested in-process only, which cannot tell an fsync
+//! from the page cache; call [`RedbTaskStore::sync`] before a planned exit to be sure).
+//!
+//! This is the one exception to the trait's "durable when `put` returns `Ok`": it covers
+//! only fields whose loss a resumed task repairs by itself (the next poll reports progress
+//! again), and it keeps progress updates (at most one per task every 5 s) from fsyncing.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use redb::{
+    Database, DatabaseError, Durability, ReadableTable, ReadableTableMetadata, TableDefinition,
+};
+use sora2api_tower::core::record::TaskRecord;
+use sora2api_tower::core::task::TaskId;
+use sora2api_tower::{BoxFuture, StoreError, TaskStore};
+
+/// Task id -> record bytes ([`TaskRecord::to_bytes`]).
+const TASKS: TableDefinition<&str, &[u8]> = TableDefinition::new("tasks");
+/// Task id -> `()` for every stored record that is not finished.
+const UNFINISHED: TableDefinition<&str, ()> = TableDefinition::new("unfinished");
+
+/// A [`TaskStore`] in a redb database file. Cheap to clone (the database is shared).
+///
+/// Contract: see the module documentation for which writes are durable when
+/// [`TaskStore::put`] returns. [`TaskStore::get`] and [`TaskStore::unfinished`] always see
+/// every `put` that returned `Ok`, durable or not. A stored value that does not read back is
+/// [`StoreError::Corrupt`] naming the task id; redb failures are
+/// [`StoreError::Unavailable`].
+#[derive(Clone)]
+pub struct RedbTaskStore {
+    db: Arc<Database>,
+    path: Arc<PathBuf>,
+}
+
+impl fmt::Debug for RedbTaskStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedbTaskStore").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+/// How a `put` was committed (for tests and logs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutKind {
+    /// Fsynced before `put` returned (new record, transition, checkpoint).
+    Durable,
+    /// Committed without fsync (progress-only); durable with the next durable commit.
+    Deferred,
+}
+
+fn unavailable(what: &str, err: impl fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("{what}: {err}"))
+}
+
+impl RedbTaskStore {
+    /// Opens (or creates) the database file at `path` and its tables.
+    ///
+    /// Blocking (file IO, and a repair after an unclean shutdown, which walks the whole
+    /// file): call it at start, before serving, or inside `spawn_blocking`.
+    ///
+    /// Errors ([`StoreError::Unavailable`]): the parent directory does not exist; the file is
+    /// locked by another process (another `sora2api` on the same data directory) or already
+    /// open in this one; the file is not a redb database, or is one redb cannot repair.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let shown = path.display();
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        if !parent.is_dir() {
+            return Err(StoreError::Unavailable(format!(
+                "task store {shown}: the data directory {} does not exist",
+                parent.display()
+            )));
+        }
+        let db = Database::create(path).map_err(|err| match err {
+            DatabaseError::DatabaseAlreadyOpen => StoreError::Unavailable(format!(
+                "task store {shown} is locked: another process (another sora2api on this data \
+                 directory?) or this one already has it open"
+            )),
+            other => unavailable(&format!("task store {shown}"), other),
+        })?;
+        let txn = db.begin_write().map_err(|e| unavailable("begin write", e))?;
+        {
+            txn.open_table(TASKS).map_err(|e| unavailable("open table tasks", e))?;
+            txn.open_table(UNFINISHED).map_err(|e| unavailable("open table unfinished", e))?;
+        }
+        txn.commit().map_err(|e| unavailable("commit", e))?;
+        Ok(RedbTaskStore { db: Arc::new(db), path: Arc::new(path.to_path_buf()) })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Makes every earlier `put` durable (an empty commit with [`Durability::Immediate`]),
+    /// e.g. before a planned shutdown that might not drop the store.
+    pub async fn sync(&self) -> Result<(), StoreError> {
+        let db = self.db.clone();
+        blocking(move || {
+            let mut txn = db.begin_write().map_err(|e| unavailable("begin write", e))?;
+            txn.set_durability(Durability::Immediate);
+            txn.commit().map_err(|e| unavailable("commit", e))
+        })
+        .await
+    }
+
+    /// [`TaskStore::put`], telling how the write was committed.
+    pub async fn put_kind(&self, rec: TaskRecord) -> Result<PutKind, StoreError> {
+        let db = self.db.clone();
+        blocking(move || put_blocking(&db, &rec)).await
+    }
+}
+
+/// Runs `f` on the blocking pool; a task that panicked or was cancelled is `Unavailable`.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|join| Err(unavailable("task store worker", join)))
+}
+
+/// Whether replacing `old` (the stored bytes, if any) with `new` must be fsynced.
+fn needs_durable(old: Option<&[u8]>, new: &TaskRecord) -> bool {
+    let Some(bytes) = old else { return true };
+    let Ok(old) = TaskRecord::from_bytes(bytes) else { return true };
+    old.status != new.status
+        || old.is_finished() != new.is_finished()
+        || old.checkpoint != new.checkpoint
+}
+
+fn put_blocking(db: &Database, rec: &TaskRecord) -> Result<PutKind, StoreError> {
+    let id = rec.id.as_str();
+    let bytes = rec.to_bytes();
+    let mut txn = db.begin_write().map_err(|e| unavailable("begin write", e))?;
+    let durable = {
+        let mut tasks = txn.open_table(TASKS).map_err(|e| unavailable("open table tasks", e))?;
+        let durable = {
+            let old = tasks.get(id).map_err(|e| unavailable("read", e))?;
+            needs_durable(old.as_ref().map(|g| g.value()), rec)
+        };
+        tasks.insert(id, bytes.as_slice()).map_err(|e| unavailable("write", e))?;
+        let mut unfinished =
+            txn.open_table(UNFINISHED).map_err(|e| unavailable("open table unfinished", e))?;
+        if rec.is_finished() {
+            unfinished.remove(id).map_err(|e| unavailable("write", e))?;
+        } else {
+            unfinished.insert(id, ()).map_err(|e| unavailable("write", e))?;
+        }
+        durable
+    };
+    txn.set_durability(if durable { Durability::Immediate } else { Durability::None });
+    txn.commit().map_err(|e| unavailable("commit", e))?;
+    Ok(if durable { PutKind::Durable } else { PutKind::Deferred })
+}
+
+/// Decodes a stored value of `key`, checking it is the record of that id.
+fn decode(key: &str, bytes: &[u8]) -> Result<TaskRecord, StoreError> {
+    let rec = TaskRecord::from_bytes(bytes)
+        .map_err(|err| StoreError::Corrupt(format!("task {key}: {err}")))?;
+    if rec.id.as_str() != key {
+        return Err(StoreError::Corrupt(format!("task {key}: the stored record is {}", rec.id)));
+    }
+    Ok(rec)
+}
+
+fn get_blocking(db: &Database, id: &str) -> Result<Option<TaskRecord>, StoreError> {
+    let txn = db.begin_read().map_err(|e| unavailable("begin read", e))?;
+    let tasks = txn.open_table(TASKS).map_err(|e| unavailable("open table tasks", e))?;
+    let value = tasks.get(id).map_err(|e| unavailable("read", e))?;
+    value.map(|v| decode(id, v.value())).transpose()
+}
+
+fn unfinished_blocking(db: &Database) -> Result<Vec<TaskRecord>, StoreError> {
+    let txn = db.begin_read().map_err(|e| unavailable("begin read", e))?;
+    let tasks = txn.open_table(TASKS).map_err(|e| unavailable("open table tasks", e))?;
+    let unfinished =
+        txn.open_table(UNFINISHED).map_err(|e| unavailable("open table unfinished", e))?;
+    let len = unfinished.len().map_err(|e| unavailable("read", e))?;
+    let mut recs = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    // Keys iterate in byte order, which is `TaskId`'s order (it compares the strings).
+    for entry in unfinished.iter().map_err(|e| unavailable("read", e))? {
+        let (key, ()) = entry.map_err(|e| unavailable("read", e)).map(|(k, v)| (k, v.value()))?;
+        let key = key.value();
+        let value = tasks.get(key).map_err(|e| unavailable("read", e))?.ok_or_else(|| {
+            StoreError::Corrupt(format!("task {key}: listed as unfinished but not stored"))
+        })?;
+        recs.push(decode(key, value.value())?);
+    }
+    Ok(recs)
+}
+
+impl TaskStore for RedbTaskStore {
+    fn put(&self, rec: TaskRecord) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move { self.put_kind(rec).await.map(|_| ()) })
+    }
+
+    fn get(&self, id: &TaskId) -> BoxFuture<'_, Result<Option<TaskRecord>, StoreError>> {
+        let (db, id) = (self.db.clone(), id.as_str().to_owned());
+        Box::pin(blocking(move || get_blocking(&db, &id)))
+    }
+
+    fn unfinished(&self) -> BoxFuture<'_, Result<Vec<TaskRecord>, StoreError>> {
+        let db = self.db.clone();
+        Box::pin(blocking(move || unfinished_blocking(&db)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use sora2api_tower::core::task::TaskStatus;
+    use sora2api_tower::core::translate;
+
+    use super::*;
+
+    fn record(n: u128) -> TaskRecord {
+        let body = br#"{"model":"gpt-image","messages":[{"role":"user","content":"A cat"}]}"#;
+        let call = translate::chat(body, &translate::Limits::default()).unwrap();
+        TaskRecord::new(TaskId::new(1_700_000_000_000, n), &call, 1_700_000_000_000)
+    }
+
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(tag: &str) -> TempDir {
+            // Unique per process (pid) and per test (tag); a leftover of a killed run with
+            // the same pid is cleared first.
+            let dir = std::env::temp_dir()
+                .join(format!("sora2api-redb-unit-{tag}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            TempDir(dir)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn write_raw(store: &RedbTaskStore, table: TableDefinition<&str, &[u8]>, key: &str, v: &[u8]) {
+        let txn = store.db.begin_write().unwrap();
+        txn.open_table(table).unwrap().insert(key, v).unwrap();
+        txn.commit().unwrap();
+    }
+
+    #[tokio::test]
+    async fn corrupt_values_are_corrupt_errors_naming_the_id() {
+        let dir = TempDir::new("corrupt");
+        let store = RedbTaskStore::open(&dir.0.join("tasks.redb")).unwrap();
+        let rec = record(1);
+        store.put(rec.clone()).await.unwrap();
+        write_raw(&store, TASKS, rec.id.as_str(), b"{not a record");
+        match store.get(&rec.id).await {
+            Err(StoreError::Corrupt(why)) => assert!(why.contains(rec.id.as_str()), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        match store.unfinished().await {
+            Err(StoreError::Corrupt(why)) => assert!(why.contains(rec.id.as_str()), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        // A record stored under another id is corrupt too.
+        let other = record(2);
+        write_raw(&store, TASKS, other.id.as_str(), &rec.to_bytes());
+        assert!(matches!(store.get(&other.id).await, Err(StoreError::Corrupt(_))));
+        // A corrupt record is replaced by a durable put.
+        assert_eq!(store.put_kind(rec.clone()).await.unwrap(), PutKind::Durable);
+        assert_eq!(store.get(&rec.id).await.unwrap(), Some(rec));
+    }
+
+    #[tokio::test]
+    async fn put_kinds_follow_status_and_checkpoint() {
+        let dir = TempDir::new("kinds");
+        let store = RedbTaskStore::open(&dir.0.join("tasks.redb")).unwrap();
+        let mut rec = record(1);
+        assert_eq!(store.put_kind(rec.clone()).await.unwrap(), PutKind::Durable);
+        rec.progress = 40.0;
+        rec.updated_at_ms += 5_000;
+        assert_eq!(store.put_kind(rec.clone()).await.unwrap(), PutKind::Deferred);
+        rec.checkpoint = Some("{}".into());
+        assert_eq!(store.put_kind(rec.clone()).await.unwrap(), PutKind::Durable);
+        assert_eq!(store.put_kind(rec.clone()).await.unwrap(), PutKind::Deferred);
+        rec.status = TaskStatus::Failed;
+        assert_eq!(store.put_kind(rec.clone()).await.unwrap(), PutKind::Durable);
+    }
+
+    #[test]
+    fn missing_directory_and_locked_file_are_clear_errors() {
+        let dir = TempDir::new("errors");
+        match RedbTaskStore::open(&dir.0.join("missing").join("tasks.redb")) {
+            Err(StoreError::Unavailable(why)) => assert!(why.contains("does not exist"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        let path = dir.0.join("tasks.redb");
+        let _first = RedbTaskStore::open(&path).unwrap();
+        match RedbTaskStore::open(&path) {
+            Err(StoreError::Unavailable(why)) => assert!(why.contains("locked"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
