@@ -10,7 +10,6 @@ use sora2api_core::machine::{Checkpoint, MachineConfig};
 use sora2api_core::pool::{PoolConfig, Strategy, TokenPool, TokenRecord, TokenState};
 use sora2api_core::record::TaskRecord;
 use sora2api_core::request::ClientCall;
-use sora2api_core::secret::Secret;
 use sora2api_core::sim::{AccountSpec, MintedAccount, Sim, SimConfig, Timings};
 use sora2api_core::task::{Event, TaskId, TaskStatus};
 use sora2api_core::translate::{self, Limits};
@@ -63,10 +62,7 @@ fn pool(accounts: &[MintedAccount], tune: impl Fn(&mut TokenRecord)) -> TokenPoo
         ..PoolConfig::default()
     });
     for account in accounts {
-        let mut record = TokenRecord::new(Secret::new(account.access_token.clone()));
-        record.pro = true;
-        record.refresh_token = account.refresh_token.clone().map(Secret::new);
-        record.session_token = account.session_token.clone().map(Secret::new);
+        let mut record = account.token_record(true);
         tune(&mut record);
         pool.add(record);
     }

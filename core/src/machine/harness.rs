@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::pool::{PoolConfig, Strategy, TokenPool, TokenRecord};
+use crate::pool::{PoolConfig, Strategy, TokenPool};
 use crate::secret::Secret;
 use crate::sim::{AccountSpec, Sim, SimConfig, SimResponse};
 use crate::upstream::Method;
@@ -49,10 +49,7 @@ impl World {
         let mut refresh_tokens = Vec::new();
         for spec in accounts {
             let minted = sim.add_account(spec.clone());
-            let mut record = TokenRecord::new(Secret::new(minted.access_token.clone()));
-            record.pro = spec.plan == "chatgpt_pro";
-            record.refresh_token = minted.refresh_token.clone().map(Secret::new);
-            let id = pool.add(record);
+            let id = pool.add(minted.token_record(spec.plan == "chatgpt_pro"));
             if let Some(rt) = minted.refresh_token {
                 refresh_tokens.push((id, Secret::new(rt)));
             }

@@ -99,6 +99,22 @@ pub struct MintedAccount {
     pub client_id: String,
 }
 
+impl MintedAccount {
+    /// The pool record of this account's token (access, session and refresh tokens, client
+    /// id, email, expiry), as a test or the demo registers it with a `TokenPool`.
+    pub fn token_record(&self, pro: bool) -> crate::pool::TokenRecord {
+        use crate::secret::Secret;
+        let mut record = crate::pool::TokenRecord::new(Secret::new(self.access_token.clone()));
+        record.pro = pro;
+        record.session_token = self.session_token.clone().map(Secret::new);
+        record.refresh_token = self.refresh_token.clone().map(Secret::new);
+        record.client_id = Some(self.client_id.clone());
+        record.email = Some(self.email.clone());
+        record.expires_at_ms = Some(self.expires_at_ms);
+        record
+    }
+}
+
 /// An account as the simulator sees it now. Fields are public so tests can read them and
 /// change them through [`Sim::account_mut`].
 #[derive(Debug, Clone, PartialEq, Eq)]

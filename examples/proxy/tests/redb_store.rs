@@ -9,10 +9,9 @@ use std::sync::Arc;
 use sora2api_proxy::redb_store::PutKind;
 use sora2api_proxy::RedbTaskStore;
 use sora2api_tower::core::machine::MachineConfig;
-use sora2api_tower::core::pool::{PoolConfig, Strategy, TokenPool, TokenRecord};
+use sora2api_tower::core::pool::{PoolConfig, Strategy, TokenPool};
 use sora2api_tower::core::record::TaskRecord;
 use sora2api_tower::core::request::ClientCall;
-use sora2api_tower::core::secret::Secret;
 use sora2api_tower::core::sim::{AccountSpec, MintedAccount, Sim, SimConfig};
 use sora2api_tower::core::task::{Event, TaskId, TaskStatus};
 use sora2api_tower::core::translate::{self, Limits};
@@ -195,11 +194,7 @@ fn pool(accounts: &[MintedAccount]) -> TokenPool {
         ..PoolConfig::default()
     });
     for account in accounts {
-        let mut record = TokenRecord::new(Secret::new(account.access_token.clone()));
-        record.pro = true;
-        record.refresh_token = account.refresh_token.clone().map(Secret::new);
-        record.session_token = account.session_token.clone().map(Secret::new);
-        pool.add(record);
+        pool.add(account.token_record(true));
     }
     pool
 }
