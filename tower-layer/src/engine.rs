@@ -134,7 +134,8 @@ struct Live {
 /// What drivers, the pool service and the API share.
 struct Inner {
     cfg: EngineConfig,
-    machine: Arc<MachineConfig>,
+    /// The machine settings new tasks start with (the admin API may replace them).
+    machine: Mutex<Arc<MachineConfig>>,
     upstream: Arc<dyn Upstream>,
     store: Arc<dyn TaskStore>,
     pool: Mutex<leases::PoolState>,
@@ -176,7 +177,7 @@ impl Engine {
         let sentinels = SentinelCache::new(cfg.sentinel_ttl_ms);
         Engine {
             inner: Arc::new(Inner {
-                machine: Arc::new(cfg.machine.clone()),
+                machine: Mutex::new(Arc::new(cfg.machine.clone())),
                 cfg,
                 upstream,
                 store,
@@ -203,7 +204,7 @@ impl Engine {
             now,
             id.clone(),
             call.request,
-            self.inner.machine.clone(),
+            self.inner.machine(),
             random_u64(),
         );
         let events = self.inner.start(record.clone(), machine);
@@ -258,7 +259,7 @@ impl Engine {
                 continue;
             }
             let (id, request, cfg) =
-                (record.id.clone(), record.request.clone(), self.inner.machine.clone());
+                (record.id.clone(), record.request.clone(), self.inner.machine());
             let machine = match checkpoint {
                 Some(checkpoint) => Generation::resume(now, id, request, cfg, checkpoint),
                 None => Generation::new(now, id, request, cfg, random_u64()),
@@ -275,6 +276,22 @@ impl Engine {
         let result = f(&mut lock(&self.inner.pool).pool);
         self.inner.wake.notify_one();
         result
+    }
+
+    /// The machine settings new tasks start with.
+    pub fn machine_config(&self) -> Arc<MachineConfig> {
+        self.inner.machine()
+    }
+
+    /// Replaces the machine settings (admin settings: retries, poll interval, timeouts).
+    /// Tasks started from now on use them; running tasks keep the settings they started with.
+    pub fn set_machine_config(&self, config: MachineConfig) {
+        *lock(&self.inner.machine) = Arc::new(config);
+    }
+
+    /// The upstream the engine sends to (the admin API tests and enriches tokens with it).
+    pub fn upstream(&self) -> Arc<dyn Upstream> {
+        self.inner.upstream.clone()
     }
 
     /// Tasks running now.
@@ -327,6 +344,11 @@ impl Inner {
             live.task = Some(task);
         }
         receiver
+    }
+
+    /// The machine settings new tasks start with.
+    fn machine(&self) -> Arc<MachineConfig> {
+        lock(&self.machine).clone()
     }
 
     /// Credentials of the token as the pool holds them now.

@@ -17,6 +17,7 @@
 
 pub use sora2api_core as core;
 
+pub mod auth;
 pub mod clock;
 pub mod engine;
 pub mod fetch;
@@ -27,7 +28,8 @@ pub mod upstream;
 pub use engine::{Engine, EngineConfig, Submitted};
 pub use fetch::{FetchError, FetchPolicy};
 pub use sse::{sse_headers, SseBody};
-pub use store::{MemoryStore, StoreError, TaskStore};
+pub use auth::ApiKeys;
+pub use store::{MemoryStore, MemoryTokenStore, StoreError, TaskStore, TokenStore};
 pub use upstream::{BoxFuture, BuildError, HttpUpstream, HttpUpstreamConfig, Upstream};
 
 #[cfg(feature = "sim")]

@@ -1,14 +1,16 @@
-//! The `TaskStore` IO seam and its in-memory implementation, [`MemoryStore`].
+//! The `TaskStore` IO seam and its in-memory implementation, [`MemoryStore`]; the
+//! `TokenStore` seam (tokens and admin settings) and [`MemoryTokenStore`].
 //!
 //! Every task is a [`TaskRecord`] in a store (architecture property 4): written before
 //! anything goes upstream, at every state transition the machine asks to persist, and at the
 //! end. A restarted engine resumes [`TaskStore::unfinished`] records.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
+use sora2api_core::pool::{TokenId, TokenRecord};
 use sora2api_core::record::TaskRecord;
 use sora2api_core::task::TaskId;
 
@@ -114,6 +116,70 @@ impl TaskStore for MemoryStore {
             self.lock().values().filter(|r| !r.is_finished()).cloned().collect();
         recs.sort_by(|a, b| a.id.cmp(&b.id));
         Box::pin(std::future::ready(Ok(recs)))
+    }
+}
+
+// === TokenStore ===
+
+/// Where the token pool's records and the admin settings live across restarts. Object-safe:
+/// the admin API and the proxy hold an `Arc<dyn TokenStore>`.
+///
+/// Contract: `put_token` replaces the token with the same id and is durable when it returns
+/// `Ok`; `tokens` returns every token put and not removed; settings are opaque bytes under a
+/// name (the admin API decides their format), durable like tokens.
+pub trait TokenStore: Send + Sync + 'static {
+    /// Every stored token, in id order.
+    fn tokens(&self) -> BoxFuture<'_, Result<Vec<TokenRecord>, StoreError>>;
+    /// Stores (or replaces) a token.
+    fn put_token(&self, rec: TokenRecord) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// Removes a token; removing an unknown id is not an error.
+    fn remove_token(&self, id: TokenId) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// The settings stored under `name`, if any.
+    fn setting(&self, name: &str) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>>;
+    /// Stores the settings under `name`.
+    fn put_setting(&self, name: &str, value: Vec<u8>) -> BoxFuture<'_, Result<(), StoreError>>;
+}
+
+/// Tokens and settings in memory: for tests, demo mode and embedders that load their tokens
+/// from elsewhere on every start.
+#[derive(Debug, Default)]
+pub struct MemoryTokenStore {
+    tokens: Mutex<BTreeMap<TokenId, TokenRecord>>,
+    settings: Mutex<HashMap<String, Vec<u8>>>,
+}
+
+impl MemoryTokenStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        MemoryTokenStore::default()
+    }
+}
+
+impl TokenStore for MemoryTokenStore {
+    fn tokens(&self) -> BoxFuture<'_, Result<Vec<TokenRecord>, StoreError>> {
+        let tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
+        Box::pin(std::future::ready(Ok(tokens.values().cloned().collect())))
+    }
+
+    fn put_token(&self, rec: TokenRecord) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.tokens.lock().unwrap_or_else(PoisonError::into_inner).insert(rec.id, rec);
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn remove_token(&self, id: TokenId) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.tokens.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn setting(&self, name: &str) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>> {
+        let settings = self.settings.lock().unwrap_or_else(PoisonError::into_inner);
+        Box::pin(std::future::ready(Ok(settings.get(name).cloned())))
+    }
+
+    fn put_setting(&self, name: &str, value: Vec<u8>) -> BoxFuture<'_, Result<(), StoreError>> {
+        let mut settings = self.settings.lock().unwrap_or_else(PoisonError::into_inner);
+        settings.insert(name.to_owned(), value);
+        Box::pin(std::future::ready(Ok(())))
     }
 }
 

@@ -61,7 +61,7 @@ impl Inner {
                 proxy: r.proxy_url.clone(),
             }
         };
-        let mut refresh = Refresh::new(&self.machine.upstream, material);
+        let mut refresh = Refresh::new(&self.machine().upstream, material);
         let fresh = loop {
             match refresh.next(clock::now_ms()) {
                 RefreshStep::Send(req) => {
