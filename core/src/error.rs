@@ -175,7 +175,7 @@ pub struct ErrorBody {
     /// The request field at fault, if one is.
     pub param: Option<String>,
     /// A stable machine-readable code.
-    pub code: Option<&'static str>,
+    pub code: Option<Cow<'static, str>>,
 }
 
 impl fmt::Display for ErrorEnvelope {
@@ -346,8 +346,20 @@ impl Error {
                 message: self.message(),
                 kind: self.error_type(),
                 param: self.param().map(str::to_owned),
-                code: Some(self.code()),
+                code: Some(Cow::Borrowed(self.code())),
             },
+        }
+    }
+}
+
+impl ErrorType {
+    /// The type a status belongs to: 401 is `authentication_error`, other 4xx
+    /// `invalid_request_error`, everything else `server_error`.
+    pub fn for_status(status: u16) -> ErrorType {
+        match status {
+            401 => ErrorType::AuthenticationError,
+            400..=499 => ErrorType::InvalidRequestError,
+            _ => ErrorType::ServerError,
         }
     }
 }

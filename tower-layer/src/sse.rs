@@ -18,11 +18,10 @@
 //!
 //! 1. asks the [`Fallback`] given with [`SseBody::with_fallback`], if any, once (keep-alives
 //!    go on while it runs): a callback that looks the task up (typically [`Engine::get`]) and
-//!    answers its terminal [`Event`], or `None` if it has none;
-//! 2. renders that event; if the stream is still not finished (no fallback, `None`, or a
-//!    non-terminal event), it ends with one error frame (`type: server_error`,
-//!    `code: stream_interrupted`, a message naming the task id and `GET /v1/tasks/{id}`)
-//!    followed by `data: [DONE]`.
+//!    answers its [`Ending`] (`TaskRecord::ending`), or `None` if it has none;
+//! 2. renders that ending; if there is none (no fallback, or `None`), it ends with one error
+//!    frame (`type: server_error`, `code: stream_interrupted`, a message naming the task id
+//!    and `GET /v1/tasks/{id}`) followed by `data: [DONE]`.
 //!
 //! So the stream never hangs on a task that will not send again, and always ends with
 //! exactly one `[DONE]`.
@@ -50,6 +49,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{Instant, Sleep};
 
 use sora2api_core::error::{ErrorBody, ErrorEnvelope, ErrorType};
+use sora2api_core::record::Ending;
 use sora2api_core::render::{StreamRenderer, DONE, KEEP_ALIVE};
 use sora2api_core::task::{Event, TaskId};
 
@@ -68,7 +68,7 @@ pub const STREAM_INTERRUPTED: &str = "stream_interrupted";
 
 /// Asked once when the task's channel closes before its terminal event: answers the task's
 /// terminal event (for example from [`Engine::get`](crate::Engine::get)), or `None`.
-pub type Fallback = Box<dyn FnOnce() -> BoxFuture<'static, Option<Event>> + Send>;
+pub type Fallback = Box<dyn FnOnce() -> BoxFuture<'static, Option<Ending>> + Send>;
 
 /// The headers of every SSE response: `content-type: text/event-stream`,
 /// `cache-control: no-cache` and `x-accel-buffering: no` (stops nginx from buffering the
@@ -101,7 +101,7 @@ enum State {
     /// Waiting for the task's next event.
     Events(Recv),
     /// The channel closed before the terminal event; the fallback is looking the task up.
-    Fallback(BoxFuture<'static, Option<Event>>),
+    Fallback(BoxFuture<'static, Option<Ending>>),
     /// `[DONE]` went out; the body has ended.
     Done,
 }
@@ -109,7 +109,7 @@ enum State {
 /// What one poll of the current state produced.
 enum Step {
     Received(Result<Event, RecvError>, broadcast::Receiver<Event>),
-    Looked(Option<Event>),
+    Looked(Option<Ending>),
 }
 
 /// The SSE body of one streaming response: `http_body::Body<Data = Bytes, Error = Infallible>`.
@@ -183,7 +183,7 @@ impl SseBody {
                 ),
                 kind: ErrorType::ServerError,
                 param: None,
-                code: Some(STREAM_INTERRUPTED),
+                code: Some(STREAM_INTERRUPTED.into()),
             },
         };
         format!("data: {envelope}\n\n{DONE}")
@@ -234,8 +234,8 @@ impl SseBody {
                     return Poll::Ready(Some(self.interrupted()));
                 }
             },
-            Step::Looked(event) => {
-                let mut text = event.map(|e| self.renderer.event(&e)).unwrap_or_default();
+            Step::Looked(ending) => {
+                let mut text = ending.map(|e| self.renderer.end(&e)).unwrap_or_default();
                 if !self.renderer.is_finished() {
                     text.push_str(&self.interrupted());
                 }
@@ -471,7 +471,7 @@ mod tests {
             Box::pin(async {
                 // A slow lookup: keep-alives go on meanwhile.
                 tokio::time::sleep(Duration::from_secs(16)).await;
-                Some(completed())
+                Ending::from_event(&completed())
             })
         });
         let frames = collect(SseBody::new(id(), renderer(), rx).with_fallback(fallback)).await;
@@ -484,7 +484,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_fallback_without_a_terminal_event_ends_with_the_error_frame() {
-        for answer in [None, Some(progress(40.0))] {
+        for answer in [None, Ending::from_event(&progress(40.0))] {
             let (tx, rx) = broadcast::channel(16);
             drop(tx);
             let fallback: Fallback = Box::new(move || Box::pin(async move { answer }));

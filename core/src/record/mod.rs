@@ -40,11 +40,12 @@
 //! assert!(json.ends_with(r#""completed_at":"2024-01-01T00:01:00.000Z"}"#));
 //! ```
 
+use std::borrow::Cow;
 use std::fmt;
 
 use bytes::Bytes;
 
-use crate::error::Error;
+use crate::error::{Error, ErrorBody, ErrorEnvelope, ErrorType};
 use crate::request::{
     CharacterSource, ClientCall, GenerationRequest, Media, Operation, ResponseMode, TaskKind,
     VideoInput,
@@ -79,6 +80,66 @@ impl From<&Error> for StoredError {
             message: err.message(),
             code: err.code().to_owned(),
             param: err.param().map(str::to_owned),
+        }
+    }
+}
+
+impl StoredError {
+    /// The OpenAI error envelope the client was (or is) told.
+    pub fn envelope(&self) -> ErrorEnvelope {
+        ErrorEnvelope {
+            error: ErrorBody {
+                message: self.message.clone(),
+                kind: ErrorType::for_status(self.status),
+                param: self.param.clone(),
+                code: Some(Cow::Owned(self.code.clone())),
+            },
+        }
+    }
+}
+
+/// How a finished task ended, as every client face renders it: from the terminal [`Event`]
+/// of a running task ([`Ending::from_event`]) or from a stored record ([`TaskRecord::ending`]),
+/// so a stream or a blocking request that lost the event answers exactly as one that saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ending {
+    /// The result.
+    Completed(TaskResult),
+    /// The upstream refused the content (decisions 5): streams end normally with the reason as
+    /// content; blocking requests answer the 400 `content_policy_violation` envelope.
+    ContentViolation {
+        /// The upstream's reason.
+        reason: String,
+    },
+    /// The task failed with this error.
+    Failed(StoredError),
+}
+
+/// The prefix of a content violation's stored message (the error's message text).
+const VIOLATION_PREFIX: &str = "Content policy violation: ";
+
+impl Ending {
+    /// The ending a terminal event announces; `None` for any other event.
+    pub fn from_event(event: &Event) -> Option<Ending> {
+        match event {
+            Event::Completed(result) => Some(Ending::Completed(result.clone())),
+            Event::ContentViolation { reason } => {
+                Some(Ending::ContentViolation { reason: reason.clone() })
+            }
+            Event::Failed(err) => Some(Ending::Failed(StoredError::from(err))),
+            _ => None,
+        }
+    }
+
+    /// The error a blocking request answers with (content violations included); `None` when
+    /// the task completed.
+    pub fn error(&self) -> Option<StoredError> {
+        match self {
+            Ending::Completed(_) => None,
+            Ending::ContentViolation { reason } => {
+                Some(StoredError::from(&Error::ContentPolicy { reason: reason.clone() }))
+            }
+            Ending::Failed(err) => Some(err.clone()),
         }
     }
 }
@@ -252,6 +313,26 @@ impl TaskRecord {
             error_message: self.error.as_ref().map(|e| e.message.clone()),
             created_at_ms: self.created_at_ms,
             completed_at_ms: self.completed_at_ms,
+        }
+    }
+
+    /// How the task ended; `None` while it is processing.
+    pub fn ending(&self) -> Option<Ending> {
+        match self.status {
+            TaskStatus::Processing => None,
+            TaskStatus::Completed => match &self.result {
+                Some(result) => Some(Ending::Completed(result.clone())),
+                None => Some(Ending::Failed(StoredError::from(&Error::Internal))),
+            },
+            TaskStatus::Failed => {
+                let err = self.error.clone().unwrap_or_else(|| StoredError::from(&Error::Internal));
+                match err.message.strip_prefix(VIOLATION_PREFIX) {
+                    Some(reason) if err.code == "content_policy_violation" => {
+                        Some(Ending::ContentViolation { reason: reason.to_owned() })
+                    }
+                    _ => Some(Ending::Failed(err)),
+                }
+            }
         }
     }
 

@@ -699,3 +699,47 @@ fn records_are_free_of_sora() {
 fn catalog_model_ids() -> Vec<&'static str> {
     crate::catalog::models().iter().map(|m| m.id).collect()
 }
+
+/// A stream that learns the ending from the stored record renders exactly what the terminal
+/// event itself renders, for every kind of ending; the record's ending equals the event's.
+#[test]
+fn ending_from_record_renders_like_the_event() {
+    use crate::render::StreamRenderer;
+    let events = [
+        Event::Completed(TaskResult::Videos(vec!["https://cdn.example/v.mp4".into()])),
+        Event::ContentViolation { reason: "This content may violate our policies".into() },
+        Event::Failed(Error::Timeout { seconds: 300 }),
+        Event::Failed(Error::Upstream { message: "draft has no URL".into() }),
+    ];
+    for event in events {
+        let call = chat("sora2-landscape-10s", "A cat", json!({"stream": true}));
+        let mut rec = TaskRecord::new(id(1), &call, T0);
+        assert_eq!(rec.ending(), None);
+        assert!(rec.apply(T0 + 1, &event));
+        let ending = rec.ending().unwrap();
+        assert_eq!(Some(&ending), Ending::from_event(&event).as_ref(), "{event:?}");
+        let from_event = StreamRenderer::new(&rec.id, 1, "m").event(&event);
+        let from_record = StreamRenderer::new(&rec.id, 1, "m").end(&ending);
+        assert_eq!(from_record, from_event, "{event:?}");
+        assert!(from_record.ends_with("data: [DONE]\n\n"));
+        let back = TaskRecord::from_bytes(&rec.to_bytes()).unwrap();
+        assert_eq!(back.ending(), Some(ending));
+    }
+}
+
+/// A blocking request answers an error for violations and failures, nothing for a result;
+/// the envelope's type follows the status.
+#[test]
+fn ending_errors_and_envelopes() {
+    let ok = Ending::Completed(TaskResult::Images(vec![]));
+    assert_eq!(ok.error(), None);
+    let violation = Ending::ContentViolation { reason: "nope".into() }.error().unwrap();
+    assert_eq!((violation.status, violation.code.as_str()), (400, "content_policy_violation"));
+    let env = violation.envelope().to_string();
+    assert!(env.contains(r#""type":"invalid_request_error""#), "{env}");
+    assert!(env.contains(r#""message":"Content policy violation: nope""#), "{env}");
+    let timeout = StoredError::from(&Error::Timeout { seconds: 9 }).envelope().to_string();
+    assert!(
+        timeout.contains(r#""type":"server_error""#) && timeout.contains(r#""code":"timeout""#)
+    );
+}

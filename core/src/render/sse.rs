@@ -5,6 +5,7 @@ use serde::Serialize;
 use super::json::{character_card_line, completion_id, to_json};
 use super::text::{content_violation_content, final_content, progress_texts};
 use crate::error::Error;
+use crate::record::Ending;
 use crate::task::{Event, Flow, TaskId, TaskResult};
 
 /// An SSE comment the shell sends whenever nothing else was sent for a while (client-api.md:
@@ -135,6 +136,26 @@ impl StreamRenderer {
             _ => {}
         }
         out
+    }
+
+    /// The frames that end the stream as `ending` says (a result, a content violation, or an
+    /// error frame), then `[DONE]`: for a stream that learns the ending from the stored record
+    /// instead of the event. Empty once finished.
+    pub fn end(&mut self, ending: &Ending) -> String {
+        match ending {
+            Ending::Completed(result) => self.event(&Event::Completed(result.clone())),
+            Ending::ContentViolation { reason } => {
+                self.event(&Event::ContentViolation { reason: reason.clone() })
+            }
+            Ending::Failed(err) => {
+                let mut out = String::new();
+                if !self.finished {
+                    push_frame(&mut out, &err.envelope().to_string());
+                    self.done(&mut out);
+                }
+                out
+            }
+        }
     }
 
     /// Ends the stream with an error: one `data: {"error":{...}}` frame in the envelope of
