@@ -61,6 +61,19 @@ fn main() -> ExitCode {
             out(USAGE);
             ExitCode::SUCCESS
         }
+        Ok(Command::Gateway) if args.first().map(String::as_str) == Some("--demo") => {
+            let listen = match args.get(1).map(String::as_str) {
+                Some("--listen") => match args.get(2).and_then(|a| a.parse().ok()) {
+                    Some(addr) => addr,
+                    None => {
+                        err(&format!("sora2api: --listen needs an address\n\n{USAGE}"));
+                        return ExitCode::from(2);
+                    }
+                },
+                _ => SocketAddr::from(([127, 0, 0, 1], 8000)),
+            };
+            demo(listen)
+        }
         Ok(Command::Gateway) => {
             err(&format!(
                 "sora2api: the gateway itself ({}) arrives with issue 4; today this binary \
@@ -181,6 +194,26 @@ fn plan_id(plan: &str) -> Result<String, UsageError> {
             )))
         }
     })
+}
+
+// === sora2api --demo ===
+
+fn demo(listen: SocketAddr) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            err(&format!("sora2api --demo: cannot start the runtime: {e}\n"));
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut stdout = io::stdout();
+    match runtime.block_on(sora2api_proxy::demo::run(listen, &mut stdout)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            err(&format!("sora2api --demo: {e}\n"));
+            ExitCode::FAILURE
+        }
+    }
 }
 
 // === sora2api sim ===
