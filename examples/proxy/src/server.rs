@@ -106,16 +106,16 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// A response of the proxy's inner service.
+type Answer = std::future::Ready<Result<Response<http_body_util::Full<Bytes>>, Infallible>>;
+
 /// The proxy's inner service: every request the gateway does not own gets the 404 envelope
 /// (the proxy serves nothing else).
-pub fn not_found() -> tower::util::ServiceFn<
-    fn(
-        Request<Incoming>,
-    ) -> std::future::Ready<Result<Response<http_body_util::Full<Bytes>>, Infallible>>,
-> {
-    fn answer(
-        req: Request<Incoming>,
-    ) -> std::future::Ready<Result<Response<http_body_util::Full<Bytes>>, Infallible>> {
+pub type NotFound = tower::util::ServiceFn<fn(Request<Incoming>) -> Answer>;
+
+/// The [`NotFound`] service.
+pub fn not_found() -> NotFound {
+    fn answer(req: Request<Incoming>) -> Answer {
         let err = sora2api_tower::core::Error::RouteNotFound {
             method: req.method().to_string(),
             path: req.uri().path().chars().take(200).collect(),
