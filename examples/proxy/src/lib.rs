@@ -1,8 +1,16 @@
 //! The library half of the `sora2api` proxy: what the binary uses and the tests reach.
 //!
-//! - [`redb_store`]: the durable [`TaskStore`](sora2api_tower::TaskStore) in a redb file.
+//! - [`data_dir`]: the data directory and its one redb database ([`DataDir`]), from which
+//!   both durable stores are made;
+//! - [`redb_store`]: the durable [`TaskStore`](sora2api_tower::TaskStore), [`RedbTaskStore`];
+//! - [`token_store`]: the durable [`TokenStore`](sora2api_tower::TokenStore) of tokens and
+//!   admin settings, [`RedbTokenStore`].
 #![warn(missing_docs)]
 
+pub mod data_dir;
 pub mod redb_store;
+pub mod token_store;
 
+pub use data_dir::DataDir;
 pub use redb_store::RedbTaskStore;
+pub use token_store::RedbTokenStore;
