@@ -12,6 +12,25 @@
 //! | `tokens` | token id (`u64`) | [`TokenRecord::to_bytes`](sora2api_tower::core::pool::TokenRecord::to_bytes) | [`RedbTokenStore`] |
 //! | `settings` | name | opaque bytes | [`RedbTokenStore`] |
 //!
+//! ```
+//! use sora2api_proxy::DataDir;
+//! use sora2api_tower::core::pool::TokenRecord;
+//! use sora2api_tower::core::secret::Secret;
+//! use sora2api_tower::TokenStore;
+//!
+//! # let dir = std::env::temp_dir().join(format!("sora2api-doc-{}", std::process::id()));
+//! let data = DataDir::open(&dir)?; // created if missing; locked while open
+//! let (tasks, tokens) = (data.task_store(), data.token_store());
+//! let runtime = tokio::runtime::Runtime::new().unwrap();
+//! runtime.block_on(async {
+//!     tokens.put_token(TokenRecord::new(Secret::new("eyJ.at.sig"))).await?;
+//!     assert_eq!(tokens.tokens().await?.len(), 1);
+//!     Ok::<_, sora2api_tower::StoreError>(())
+//! })?;
+//! # drop((data, tasks, tokens)); std::fs::remove_dir_all(&dir).unwrap();
+//! # Ok::<_, sora2api_tower::StoreError>(())
+//! ```
+//!
 //! The file holds access, session and refresh tokens in clear. On Unix a directory that
 //! [`DataDir::open`] creates is made `0700` and a database file it creates `0600`; existing
 //! ones keep the permissions they have.
