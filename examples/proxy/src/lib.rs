@@ -1,5 +1,8 @@
 //! The library half of the `sora2api` proxy: what the binary uses and the tests reach.
 //!
+//! - [`config`]: the TOML configuration, environment overrides and what the server needs
+//!   from them ([`Config`]);
+//! - [`cli`]: the command line ([`cli::parse_args`]);
 //! - [`data_dir`]: the data directory and its one redb database ([`DataDir`]), from which
 //!   both durable stores are made;
 //! - [`redb_store`]: the durable [`TaskStore`](sora2api_tower::TaskStore), [`RedbTaskStore`];
@@ -7,10 +10,13 @@
 //!   admin settings, [`RedbTokenStore`].
 #![warn(missing_docs)]
 
+pub mod cli;
+pub mod config;
 pub mod data_dir;
 pub mod redb_store;
 pub mod token_store;
 
+pub use config::{Config, ConfigError};
 pub use data_dir::DataDir;
 pub use redb_store::RedbTaskStore;
 pub use token_store::RedbTokenStore;
