@@ -200,13 +200,8 @@ impl Engine {
         let id = TaskId::new(now, random);
         let record = TaskRecord::new(id.clone(), &call, now);
         self.inner.store.put(record.clone()).await.map_err(|_| Error::StoreUnavailable)?;
-        let machine = Generation::new(
-            now,
-            id.clone(),
-            call.request,
-            self.inner.machine(),
-            random_u64(),
-        );
+        let machine =
+            Generation::new(now, id.clone(), call.request, self.inner.machine(), random_u64());
         let events = self.inner.start(record.clone(), machine);
         Ok(Submitted { id, record, events })
     }
