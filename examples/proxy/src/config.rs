@@ -481,6 +481,18 @@ impl Config {
     }
 }
 
+/// The process environment for [`Config::apply_env`] and [`Config::load`]. Unlike
+/// `std::env::vars` it never panics: a name that is not UTF-8 is skipped (it cannot be a
+/// `SORA2API_*` variable), a value that is not UTF-8 is converted lossily (and then most
+/// likely refused by its key's check).
+pub fn env_vars() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(name, value)| {
+            Some((name.into_string().ok()?, value.to_string_lossy().into_owned()))
+        })
+        .collect()
+}
+
 /// A duration in whole milliseconds (saturating; the core counts in ms).
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)

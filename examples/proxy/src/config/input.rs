@@ -139,9 +139,11 @@ impl Input<'_> {
         Ok(duration)
     }
 
-    /// A list of strings (TOML array; the environment takes a comma-separated list).
+    /// A list of strings (TOML array; the environment takes a comma-separated list, and an
+    /// empty variable is an empty list).
     pub(super) fn strings(&self, key: Key<'_>) -> Result<Vec<String>, ConfigError> {
         match self {
+            Input::Env(text) if text.trim().is_empty() => Ok(Vec::new()),
             Input::Env(text) => Ok(text.split(',').map(|s| s.trim().to_owned()).collect()),
             Input::Toml(toml::Value::Array(items)) => items
                 .iter()

@@ -245,8 +245,8 @@ impl Config {
     }
 
     /// Reads the configuration the command line asks for: the `--config` file (if any; no
-    /// file means every default), then `vars` (pass `std::env::vars()`), then the flags, then
-    /// [`Config::check`]. The only IO is reading the file.
+    /// file means every default), then `vars` (pass [`env_vars`](super::env_vars)()), then
+    /// the flags, then [`Config::check`]. The only IO is reading the file.
     pub fn load(
         args: &GatewayArgs,
         vars: impl IntoIterator<Item = (String, String)>,

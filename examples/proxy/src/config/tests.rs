@@ -646,6 +646,10 @@ fn environment_errors_name_the_key_and_the_variable() {
         assert!(shown.contains(value), "the value is shown: {shown}");
     }
     let mut config = Config::default();
+    config.apply_env(env(&[("SORA2API_GLOBAL_API_KEYS", "")])).unwrap();
+    assert_eq!(config.api_keys(), vec![]);
+    let err = config.apply_env(env(&[("SORA2API_GLOBAL_API_KEYS", "a,,b")])).unwrap_err();
+    assert_eq!(err.key(), Some("global.api_keys (SORA2API_GLOBAL_API_KEYS)[1]"));
     let err = config.apply_env(env(&[("SORA2API_GLOBAL_API_KEY", "two words")])).unwrap_err();
     assert!(!err.to_string().contains("two words"), "{err}");
     let err = config.apply_env(env(&[("SORA2API_GLOBAL_ADMIN_PASSWORD", "")])).unwrap_err();
@@ -706,6 +710,8 @@ fn load_reads_the_file_then_environment_then_flags() {
     assert_eq!(config.data_dir(), Path::new("from-flag"));
     // check() ran: no key, no start.
     assert_eq!(Config::load(&args, env(&[])).unwrap_err().key(), Some("global.api_key"));
+    // The process environment reads without panicking.
+    assert!(env_vars().iter().any(|(name, _)| name == "PATH"));
     // No --config: defaults and environment only.
     let defaults = Config::load(&GatewayArgs::default(), env(&[("SORA2API_GLOBAL_API_KEY", "k")]));
     assert_eq!(defaults.unwrap().server.port, 8000);
