@@ -16,7 +16,8 @@ use sora2api_core::task::TaskId;
 
 use crate::upstream::BoxFuture;
 
-/// A store operation failed. The engine answers [`sora2api_core::Error::StoreUnavailable`].
+/// A store operation failed ([`TaskStore`] or [`TokenStore`]). The engine answers
+/// [`sora2api_core::Error::StoreUnavailable`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StoreError {
@@ -29,8 +30,8 @@ pub enum StoreError {
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            StoreError::Unavailable(why) => write!(f, "task store unavailable: {why}"),
-            StoreError::Corrupt(why) => write!(f, "task store record unreadable: {why}"),
+            StoreError::Unavailable(why) => write!(f, "store unavailable: {why}"),
+            StoreError::Corrupt(why) => write!(f, "stored record unreadable: {why}"),
         }
     }
 }

@@ -66,10 +66,13 @@
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) mod invariants;
 mod record;
+mod repr;
 mod token_pool;
 mod types;
 
-pub use record::{DisableReason, TokenRecord, TokenState, TokenStats, TokenSummary, DAY_MS};
+pub use record::{
+    DisableReason, TokenRecord, TokenRecordError, TokenState, TokenStats, TokenSummary, DAY_MS,
+};
 pub use token_pool::TokenPool;
 pub use types::{
     Credentials, Decision, Lease, LeaseId, LeaseRequest, Outcome, PoolConfig, PoolEvent, Strategy,

@@ -1,5 +1,8 @@
 //! The token record (sora-backend.md 5.1), its state and stats, and the masked admin summary.
 
+use std::fmt;
+
+use super::repr;
 use super::types::{TokenId, Work};
 use crate::secret::Secret;
 
@@ -249,7 +252,60 @@ impl TokenRecord {
     pub fn is_expired(&self, now_ms: u64) -> bool {
         self.expires_at_ms.is_some_and(|at| at <= now_ms)
     }
+
+    /// The stored form: versioned JSON (`"v":1`) with every field, state, stats and the
+    /// secrets in clear (the token store is the one place secrets are written; protect its
+    /// file). [`TokenRecord::from_bytes`] reads back an equal record, whatever it holds.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        repr::encode(self)
+    }
+
+    /// Reads a stored record. Never panics, whatever the bytes: a wrong shape, truncation or
+    /// garbage is [`TokenRecordError::Malformed`], another version
+    /// [`TokenRecordError::UnsupportedVersion`], an unknown disable reason
+    /// [`TokenRecordError::InvalidField`]. No error message quotes a secret.
+    pub fn from_bytes(bytes: &[u8]) -> Result<TokenRecord, TokenRecordError> {
+        repr::decode(bytes)
+    }
 }
+
+/// A stored token record could not be read back ([`TokenRecord::from_bytes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenRecordError {
+    /// The bytes are not a record: not JSON, truncated, or fields missing or of the wrong
+    /// shape. The detail names the category and position, never a stored value.
+    Malformed(String),
+    /// A record of a version this build does not read.
+    UnsupportedVersion(u64),
+    /// A field is well-formed but its value is not one this build knows (a disable reason).
+    InvalidField {
+        /// The field, as a path (`state.disabled`).
+        field: &'static str,
+        /// The stored value (its first 80 characters).
+        value: String,
+    },
+}
+
+impl fmt::Display for TokenRecordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenRecordError::Malformed(detail) => write!(f, "malformed token record: {detail}"),
+            TokenRecordError::UnsupportedVersion(v) => {
+                let supported = repr::VERSION;
+                write!(
+                    f,
+                    "token record version {v} is not supported (this build reads {supported})"
+                )
+            }
+            TokenRecordError::InvalidField { field, value } => {
+                write!(f, "token record field {field} is invalid: {value:?}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for TokenRecordError {}
 
 /// One token for the admin API: secrets masked ([`Secret::masked`]), proxy credentials hidden,
 /// state as of the given time, with in-flight counts (decisions 17).

@@ -1,4 +1,4 @@
-//! [`RedbTaskStore`]: the durable [`TaskStore`] of the proxy, one redb file in the data
+//! [`RedbTaskStore`]: the durable [`TaskStore`] of the proxy, in the redb file of the data
 //! directory.
 //!
 //! Two tables, always written in the same write transaction:
@@ -10,7 +10,12 @@
 //!
 //! redb is synchronous: every transaction runs on Tokio's blocking pool
 //! ([`tokio::task::spawn_blocking`]), never on an async worker thread. (Only
-//! [`RedbTaskStore::open`] is a plain blocking call: it runs once, at start.)
+//! [`RedbTaskStore::open`] and [`DataDir::open`](crate::DataDir::open) are plain blocking
+//! calls: they run once, at start.)
+//!
+//! The gateway's task store lives in the data directory's one database file, beside the
+//! token store ([`crate::DataDir`]); its tables are the two above, whatever else the file
+//! holds.
 //!
 //! # Durability
 //!
@@ -21,12 +26,13 @@
 //! `Persist` of the machine are durable when `put` returns `Ok`. Any other change (progress,
 //! `updated_at_ms`, dropped media) is committed with [`Durability::None`]: it is visible at
 //! once to every later read of this process, but it reaches the disk only with the next
-//! immediate commit of *any* task (redb commits are ordered, an immediate commit persists
-//! every earlier one) or with [`RedbTaskStore::sync`]. A crash (process kill, power loss)
+//! immediate commit of *any* task or token-store write in the same file (redb commits are
+//! ordered, an immediate commit persists every earlier one) or with [`RedbTaskStore::sync`]. A crash (process kill, power loss)
 //! therefore loses at most the progress-only updates made since the last durable commit;
 //! each record then reads back as its last durably written state, which has the same status
 //! and checkpoint as the lost updates, so resuming from it is correct. Dropping the last
-//! clone of the store closes the database, and redb's close commits and flushes: a reopen
+//! handle on the database (every store clone and the [`DataDir`](crate::DataDir)) closes
+//! it, and redb's close commits and flushes: a reopen
 //! then sees the deferred updates too (tested in-process only, which cannot tell an fsync
 //! from the page cache; call [`RedbTaskStore::sync`] before a planned exit to be sure).
 //!
@@ -35,11 +41,13 @@
 //! again), and it keeps progress updates (at most one per task every 5 s) from fsyncing.
 
 use std::fmt;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use redb::{
-    Database, DatabaseError, Durability, ReadableTable, ReadableTableMetadata, TableDefinition,
+    Database, DatabaseError, Durability, ReadableTable, ReadableTableMetadata, StorageError,
+    TableDefinition,
 };
 use sora2api_tower::core::record::TaskRecord;
 use sora2api_tower::core::task::TaskId;
@@ -78,12 +86,40 @@ pub enum PutKind {
     Deferred,
 }
 
-fn unavailable(what: &str, err: impl fmt::Display) -> StoreError {
+/// A redb failure as [`StoreError::Unavailable`], saying what was being done.
+pub(crate) fn unavailable(what: &str, err: impl fmt::Display) -> StoreError {
     StoreError::Unavailable(format!("{what}: {err}"))
 }
 
+/// Opens (or creates) the redb file at `path`; `what` names it in errors ("task store",
+/// "data directory ..."). A file held by another process, or already open in this one, is
+/// a "locked" error; a permission or read-only failure says the file is not writable.
+pub(crate) fn open_database(path: &Path, what: &str) -> Result<Database, StoreError> {
+    let shown = path.display();
+    Database::create(path).map_err(|err| match err {
+        DatabaseError::DatabaseAlreadyOpen => StoreError::Unavailable(format!(
+            "{what} {shown} is locked: another process (another sora2api on this data \
+             directory?) or this one already has it open"
+        )),
+        DatabaseError::Storage(StorageError::Io(io))
+            if matches!(
+                io.kind(),
+                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
+            ) =>
+        {
+            StoreError::Unavailable(format!("{what} {shown} is not writable: {io}"))
+        }
+        other => unavailable(&format!("{what} {shown}"), other),
+    })
+}
+
 impl RedbTaskStore {
-    /// Opens (or creates) the database file at `path` and its tables.
+    /// Opens (or creates) a database file of its own at `path` and the task tables.
+    ///
+    /// The gateway opens its data directory with [`DataDir::open`](crate::DataDir::open)
+    /// instead, which shares one database between the task and the token store (redb allows
+    /// one open `Database` per file and process). This is for a task store alone (tests,
+    /// embedders).
     ///
     /// Blocking (file IO, and a repair after an unclean shutdown, which walks the whole
     /// file): call it at start, before serving, or inside `spawn_blocking`.
@@ -92,31 +128,30 @@ impl RedbTaskStore {
     /// locked by another process (another `sora2api` on the same data directory) or already
     /// open in this one; the file is not a redb database, or is one redb cannot repair.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let shown = path.display();
         let parent = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
         if !parent.is_dir() {
             return Err(StoreError::Unavailable(format!(
-                "task store {shown}: the data directory {} does not exist",
+                "task store {}: the data directory {} does not exist",
+                path.display(),
                 parent.display()
             )));
         }
-        let db = Database::create(path).map_err(|err| match err {
-            DatabaseError::DatabaseAlreadyOpen => StoreError::Unavailable(format!(
-                "task store {shown} is locked: another process (another sora2api on this data \
-                 directory?) or this one already has it open"
-            )),
-            other => unavailable(&format!("task store {shown}"), other),
-        })?;
+        let db = Arc::new(open_database(path, "task store")?);
+        RedbTaskStore::with_database(db, path)
+    }
+
+    /// The task store in an open database (shared with other stores): creates its tables.
+    pub(crate) fn with_database(db: Arc<Database>, path: &Path) -> Result<Self, StoreError> {
         let txn = db.begin_write().map_err(|e| unavailable("begin write", e))?;
         {
             txn.open_table(TASKS).map_err(|e| unavailable("open table tasks", e))?;
             txn.open_table(UNFINISHED).map_err(|e| unavailable("open table unfinished", e))?;
         }
         txn.commit().map_err(|e| unavailable("commit", e))?;
-        Ok(RedbTaskStore { db: Arc::new(db), path: Arc::new(path.to_path_buf()) })
+        Ok(RedbTaskStore { db, path: Arc::new(path.to_path_buf()) })
     }
 
     /// The database file.
@@ -144,7 +179,7 @@ impl RedbTaskStore {
 }
 
 /// Runs `f` on the blocking pool; a task that panicked or was cancelled is `Unavailable`.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
     tokio::task::spawn_blocking(f)

@@ -141,6 +141,22 @@ fn usage_errors_and_the_gateway_exit_2() {
     assert_eq!(output.status.code(), Some(2));
     assert!(text(&output.stderr).contains("`gold`"));
 
+    // Gateway options are parsed even before the gateway exists.
+    for (args, says) in [
+        (&["--listen", "nowhere"][..], "`nowhere` is not an address"),
+        (&["--config"], "--config needs a value"),
+        (&["--port", "1"], "`--port` is not an option of `sora2api`"),
+        (&["serve"], "`serve` is not a command"),
+    ] {
+        let output = run(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(text(&output.stderr).contains(says), "{args:?}: {}", text(&output.stderr));
+    }
+
+    let version = run(&["--version"]);
+    assert!(version.status.success());
+    assert_eq!(text(&version.stdout), format!("sora2api {}\n", env!("CARGO_PKG_VERSION")));
+
     let help = run(&["--help"]);
     assert!(help.status.success());
     assert!(text(&help.stdout).contains("sora2api sim mint-token"));
