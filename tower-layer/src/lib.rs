@@ -25,10 +25,10 @@ pub mod sse;
 pub mod store;
 pub mod upstream;
 
+pub use auth::ApiKeys;
 pub use engine::{Engine, EngineConfig, Submitted};
 pub use fetch::{FetchError, FetchPolicy};
 pub use sse::{sse_headers, SseBody};
-pub use auth::ApiKeys;
 pub use store::{MemoryStore, MemoryTokenStore, StoreError, TaskStore, TokenStore};
 pub use upstream::{BoxFuture, BuildError, HttpUpstream, HttpUpstreamConfig, Upstream};
 
