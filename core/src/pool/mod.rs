@@ -69,7 +69,9 @@ mod record;
 mod token_pool;
 mod types;
 
-pub use record::{DisableReason, TokenRecord, TokenState, TokenStats, TokenSummary, DAY_MS};
+pub use record::{
+    mask_proxy, DisableReason, TokenRecord, TokenState, TokenStats, TokenSummary, DAY_MS,
+};
 pub use token_pool::TokenPool;
 pub use types::{
     Credentials, Decision, Lease, LeaseId, LeaseRequest, Outcome, PoolConfig, PoolEvent, Strategy,
