@@ -694,8 +694,7 @@ impl Inner {
                 (fresh.access_token.expose().to_owned(), fresh.refresh_token, fresh.expires_at_ms)
             }
         };
-        let (jwt_expiry, jwt_email) =
-            token_identity(&at).map_err(|e| bad_jwt(IMPORT_NAMES.access, e))?;
+        let (jwt_expiry, _) = token_identity(&at).map_err(|e| bad_jwt(IMPORT_NAMES.access, e))?;
         if self.holder_of(&at, existing.as_ref().map(|r| r.id)).is_some() {
             return Err(Failure::conflict(
                 IMPORT_NAMES.access,
@@ -732,9 +731,6 @@ impl Inner {
             None => {
                 let mut record = TokenRecord::new(Secret::new(at.clone()));
                 fill(&mut record);
-                if record.email.is_none() {
-                    record.email = jwt_email;
-                }
                 Ok(Imported::Added(self.insert(record).await?))
             }
         }
