@@ -56,6 +56,25 @@ impl ApiKeys {
         true
     }
 
+    /// Replaces every key at once (a client never sees an empty set in between); empty keys
+    /// and duplicates are skipped. Returns how many keys there are now.
+    pub fn replace<I, K>(&self, keys: I) -> usize
+    where
+        I: IntoIterator<Item = K>,
+        K: Into<String>,
+    {
+        let mut fresh: Vec<Secret> = Vec::new();
+        for key in keys {
+            let key = Secret::new(key);
+            if !key.is_empty() && !fresh.contains(&key) {
+                fresh.push(key);
+            }
+        }
+        let count = fresh.len();
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = fresh;
+        count
+    }
+
     /// Removes the key with this value or this fingerprint ([`Secret::fingerprint`]); `false`
     /// if none matched.
     pub fn remove(&self, key_or_fingerprint: &str) -> bool {
@@ -120,6 +139,8 @@ mod tests {
         assert!(keys.remove(&fp));
         assert!(!keys.check("second-key"));
         assert!(keys.masked().iter().all(|m| !m.contains("han1234")));
+        assert_eq!(keys.replace(["new-key", "", "new-key", "other-key"]), 2);
+        assert!(!keys.check("han1234") && keys.check("new-key") && keys.check("other-key"));
     }
 
     #[test]

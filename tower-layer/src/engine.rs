@@ -10,7 +10,7 @@
 //!
 //! | Output | What the driver does | Input |
 //! |---|---|---|
-//! | `Lease` | pool request; queued: wait for the pool service's grant | `Leased` (+ `CachedSentinel`) / `NoToken` |
+//! | `Lease` | pool request; queued: wait for the pool service's grant; then a cached sentinel, or in external PoW mode one from the [PoW service](pow_service) | `Leased` (+ `CachedSentinel`) / `NoToken` |
 //! | `Send` | [`Upstream::send`] | `Reply` / `Transport` |
 //! | `Fetch` | [`Upstream::fetch`] | `Reply` (see below) |
 //! | `Solve` | [`Solver::step`](sora2api_core::pow::Solver::step) in slices on the blocking pool | `Solved` |
@@ -48,6 +48,7 @@
 
 mod driver;
 mod leases;
+pub mod pow_service;
 mod refresh;
 
 use std::collections::hash_map::RandomState;
@@ -57,6 +58,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use sora2api_core::lifecycle::RefreshError;
 use sora2api_core::machine::{Checkpoint, Generation, MachineConfig, SentinelCache};
 use sora2api_core::pool::{Credentials, TokenId, TokenPool};
 use sora2api_core::record::TaskRecord;
@@ -69,6 +71,7 @@ use tokio::task::AbortHandle;
 use crate::clock;
 use crate::store::TaskStore;
 use crate::upstream::Upstream;
+pub use pow_service::{PowMode, PowService};
 
 /// The engine's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +88,8 @@ pub struct EngineConfig {
     pub sentinel_ttl_ms: u64,
     /// PoW iterations per slice on the blocking pool (a cancelled task stops between slices).
     pub pow_slice: u32,
+    /// Where sentinel tokens come from (local solving, or an external service first).
+    pub pow_service: PowService,
 }
 
 impl Default for EngineConfig {
@@ -95,6 +100,7 @@ impl Default for EngineConfig {
             progress_write_interval_ms: 5_000,
             sentinel_ttl_ms: 300_000,
             pow_slice: 10_000,
+            pow_service: PowService::default(),
         }
     }
 }
@@ -136,6 +142,8 @@ struct Inner {
     cfg: EngineConfig,
     /// The machine settings new tasks start with (the admin API may replace them).
     machine: Mutex<Arc<MachineConfig>>,
+    /// The PoW service settings (the admin API may replace them).
+    pow_service: Mutex<PowService>,
     upstream: Arc<dyn Upstream>,
     store: Arc<dyn TaskStore>,
     pool: Mutex<leases::PoolState>,
@@ -178,6 +186,7 @@ impl Engine {
         Engine {
             inner: Arc::new(Inner {
                 machine: Mutex::new(Arc::new(cfg.machine.clone())),
+                pow_service: Mutex::new(cfg.pow_service.clone()),
                 cfg,
                 upstream,
                 store,
@@ -284,6 +293,27 @@ impl Engine {
         *lock(&self.inner.machine) = Arc::new(config);
     }
 
+    /// The PoW service settings leases use from now on.
+    pub fn pow_service(&self) -> PowService {
+        lock(&self.inner.pow_service).clone()
+    }
+
+    /// Replaces the PoW service settings (admin settings); the next lease uses them.
+    pub fn set_pow_service(&self, service: PowService) {
+        *lock(&self.inner.pow_service) = service;
+    }
+
+    /// Refreshes token `token` now (ST -> AT, then RT -> AT), single-flight with the refreshes
+    /// tasks ask for: a refresh of the same token already running is joined, not repeated.
+    /// The new access token, its expiry and a rotated refresh token are stored in the pool
+    /// (a token disabled as invalid or expired is active again, see
+    /// [`TokenPool::set_credentials`]); the token store is the caller's business. A token that
+    /// is not in the pool has [`RefreshError::NoMaterial`]. Must be called inside a Tokio
+    /// runtime (the refresh runs in its own task, so dropping this future does not stop it).
+    pub async fn refresh(&self, token: TokenId) -> Result<Credentials, RefreshError> {
+        self.inner.refresh(token).await
+    }
+
     /// The upstream the engine sends to (the admin API tests and enriches tokens with it).
     pub fn upstream(&self) -> Arc<dyn Upstream> {
         self.inner.upstream.clone()
@@ -344,6 +374,11 @@ impl Inner {
     /// The machine settings new tasks start with.
     fn machine(&self) -> Arc<MachineConfig> {
         lock(&self.machine).clone()
+    }
+
+    /// The PoW service settings as of now.
+    fn pow_service(&self) -> PowService {
+        lock(&self.pow_service).clone()
     }
 
     /// Credentials of the token as the pool holds them now.

@@ -30,7 +30,7 @@ pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(120);
 pub const DEFAULT_ADMIN_PREFIX: &str = "/api";
 
 /// An admin API: one request (path below the admin prefix, body collected within the
-/// layer's limit) to one response. `Admin` (module `admin`) is the one this crate ships; an embedder
+/// layer's limit) to one response. [`crate::Admin`] is the one this crate ships; an embedder
 /// may plug in its own.
 pub type AdminHandler =
     Arc<dyn Fn(Request<Bytes>) -> BoxFuture<'static, Response<Bytes>> + Send + Sync>;
@@ -289,6 +289,16 @@ impl Builder {
     pub fn admin(mut self, prefix: impl Into<String>, admin: AdminHandler) -> Self {
         self.admin = Some((prefix.into(), admin));
         self
+    }
+
+    /// Serve this crate's admin API ([`crate::Admin`]) under `prefix` (for example
+    /// [`DEFAULT_ADMIN_PREFIX`]).
+    pub fn admin_api(self, prefix: impl Into<String>, admin: crate::Admin) -> Self {
+        let handler: AdminHandler = Arc::new(move |req| {
+            let admin = admin.clone();
+            Box::pin(async move { admin.handle(req).await })
+        });
+        self.admin(prefix, handler)
     }
 
     /// Largest decoded media and prompt sizes.

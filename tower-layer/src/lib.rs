@@ -26,7 +26,9 @@
 //! The pieces: the [`Upstream`] IO seam and its reqwest implementation, [`HttpUpstream`]
 //! (rustls, per-request and global HTTP/HTTPS/SOCKS5 proxies, one connection pool per proxy,
 //! timeouts, reply size cap); the guarded fetch of client-chosen URLs ([`FetchPolicy`]); the
-//! [`TaskStore`] and [`TokenStore`] seams with in-memory implementations; the task
+//! [`TaskStore`] and [`TokenStore`] seams with in-memory implementations; the API keys
+//! ([`ApiKeys`]) and the admin API ([`Admin`]: login, tokens, keys, settings, stats, task
+//! cancel); the task
 //! [`Engine`] (the one driver loop of every task); the single clock read ([`clock`]); the SSE
 //! body of streaming requests ([`SseBody`]: keep-alives, exactly one `[DONE]`); and, with the
 //! `sim` feature, the simulated backend served over HTTP (`sim_server`) and in-process
@@ -35,6 +37,7 @@
 
 pub use sora2api_core as core;
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 mod body;
@@ -51,6 +54,7 @@ pub mod sse;
 pub mod store;
 pub mod upstream;
 
+pub use admin::{Admin, AdminConfig, AdminError};
 pub use auth::ApiKeys;
 pub use body::ResponseBody;
 pub use engine::{Engine, EngineConfig, Submitted};

@@ -4,7 +4,8 @@
 //!
 //! A `#hang` answers [`TransportError::Timeout`] after the request's `timeout_ms` (virtual
 //! under `tokio::time::pause()`), as the network would. An optional latency delays every
-//! request, so concurrent tasks overlap the way they would over HTTP.
+//! request, so concurrent tasks overlap the way they would over HTTP. A global proxy can be
+//! set (the admin API's proxy setting): it is checked and remembered, and has no effect.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -14,7 +15,7 @@ use sora2api_core::sim::{Sim, SimResponse};
 use sora2api_core::upstream::{Method, TransportError, UpstreamReply, UpstreamRequest};
 
 use crate::fetch::FetchError;
-use crate::upstream::{BoxFuture, Upstream};
+use crate::upstream::{check_proxy_url, BoxFuture, BuildError, Upstream};
 
 /// The simulated backend as an [`Upstream`]. Cheap to clone; clones share the simulator.
 #[derive(Clone)]
@@ -22,6 +23,7 @@ pub struct SimUpstream {
     sim: Arc<Mutex<Sim>>,
     now_ms: Arc<dyn Fn() -> u64 + Send + Sync>,
     latency: Duration,
+    global_proxy: Arc<Mutex<Option<String>>>,
 }
 
 impl std::fmt::Debug for SimUpstream {
@@ -37,6 +39,7 @@ impl SimUpstream {
             sim: Arc::new(Mutex::new(sim)),
             now_ms: Arc::new(crate::clock::now_ms),
             latency: Duration::ZERO,
+            global_proxy: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -55,6 +58,11 @@ impl SimUpstream {
     /// Runs `f` on the simulator (add accounts, read the request log).
     pub fn with_sim<R>(&self, f: impl FnOnce(&mut Sim) -> R) -> R {
         f(&mut self.sim.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// The global proxy last set with [`Upstream::set_global_proxy`] (it routes nothing).
+    pub fn global_proxy(&self) -> Option<String> {
+        self.global_proxy.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     async fn handle(&self, req: UpstreamRequest) -> Result<UpstreamReply, TransportError> {
@@ -97,5 +105,15 @@ impl Upstream for SimUpstream {
                 Err(_) => Err(FetchError::Connect),
             }
         })
+    }
+
+    /// Checks the URL like [`crate::HttpUpstream`] and remembers it; the simulator is
+    /// in-process, so nothing is routed through it.
+    fn set_global_proxy(&self, url: Option<&str>) -> Result<(), BuildError> {
+        if let Some(url) = url {
+            check_proxy_url(url)?;
+        }
+        *self.global_proxy.lock().unwrap_or_else(PoisonError::into_inner) = url.map(str::to_owned);
+        Ok(())
     }
 }

@@ -25,7 +25,8 @@
 //! # Proxies and connection reuse
 //!
 //! A request goes through its own `proxy` if it has one, else through
-//! [`HttpUpstreamConfig::global_proxy`], else directly (proxy selection per token is the core's,
+//! [`HttpUpstreamConfig::global_proxy`] (replaceable at run time with
+//! [`Upstream::set_global_proxy`]), else directly (proxy selection per token is the core's,
 //! sora-backend.md 1.3). Proxy URLs are `http://`, `https://`, `socks5://` (names resolved
 //! locally) or `socks5h://` (names resolved by the proxy), with optional `user:password@`.
 //! Environment variables such as `HTTPS_PROXY` are ignored: only configuration routes traffic.
@@ -59,7 +60,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -86,6 +87,15 @@ pub trait Upstream: Send + Sync + 'static {
     /// Fetches the body of a URL a client chose (a `video` URL), under the implementation's
     /// fetch policy. The error's `Display` is fit for the message of a 400 reply.
     fn fetch(&self, url: String) -> BoxFuture<'_, Result<Bytes, FetchError>>;
+
+    /// Replaces the proxy for requests without their own (`None`: direct), for requests sent
+    /// from now on (the admin API's proxy setting). The URL is checked as
+    /// [`check_proxy_url`] does. The default refuses with [`BuildError::Unsupported`]: an
+    /// upstream that cannot route through a proxy must say so rather than ignore it.
+    fn set_global_proxy(&self, url: Option<&str>) -> Result<(), BuildError> {
+        let _ = url;
+        Err(BuildError::Unsupported)
+    }
 }
 
 impl<U: Upstream + ?Sized> Upstream for Arc<U> {
@@ -95,6 +105,10 @@ impl<U: Upstream + ?Sized> Upstream for Arc<U> {
 
     fn fetch(&self, url: String) -> BoxFuture<'_, Result<Bytes, FetchError>> {
         (**self).fetch(url)
+    }
+
+    fn set_global_proxy(&self, url: Option<&str>) -> Result<(), BuildError> {
+        (**self).set_global_proxy(url)
     }
 }
 
@@ -155,6 +169,9 @@ pub enum BuildError {
     Zero(&'static str),
     /// The HTTP client could not be built (TLS backend initialisation failed).
     Client,
+    /// The upstream cannot change its global proxy ([`Upstream::set_global_proxy`]'s
+    /// default).
+    Unsupported,
 }
 
 impl fmt::Display for BuildError {
@@ -168,6 +185,7 @@ impl fmt::Display for BuildError {
             BuildError::ProxyHost => f.write_str("the proxy URL has no host"),
             BuildError::Zero(field) => write!(f, "{field} must be greater than 0"),
             BuildError::Client => f.write_str("the HTTP client could not be built"),
+            BuildError::Unsupported => f.write_str("this upstream cannot use a global proxy"),
         }
     }
 }
@@ -203,10 +221,8 @@ pub struct HttpUpstream {
 }
 
 struct Inner {
-    /// Through the global proxy, or direct.
-    default: Client,
-    /// The global proxy URL, if any (a request naming it uses `default`).
-    global_proxy: Option<String>,
+    /// The client for requests without their own proxy; replaced by `set_global_proxy`.
+    global: RwLock<Global>,
     connect_timeout: Duration,
     max_reply_bytes: usize,
     /// Per-request proxy clients by proxy URL.
@@ -214,10 +230,19 @@ struct Inner {
     fetcher: Fetcher,
 }
 
+/// The global proxy and the client that goes through it.
+struct Global {
+    /// Through the global proxy, or direct.
+    client: Client,
+    /// The global proxy URL, if any (a request naming it uses `client`).
+    proxy: Option<String>,
+}
+
 impl fmt::Debug for HttpUpstream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let global = self.inner.global.read().unwrap_or_else(PoisonError::into_inner);
         f.debug_struct("HttpUpstream")
-            .field("global_proxy", &self.inner.global_proxy.as_ref().map(|_| "<set>"))
+            .field("global_proxy", &global.proxy.as_ref().map(|_| "<set>"))
             .field("max_reply_bytes", &self.inner.max_reply_bytes)
             .finish_non_exhaustive()
     }
@@ -239,8 +264,7 @@ impl HttpUpstream {
         let fetcher = Fetcher::new(cfg.fetch, connect_timeout)?;
         Ok(HttpUpstream {
             inner: Arc::new(Inner {
-                default,
-                global_proxy: cfg.global_proxy,
+                global: RwLock::new(Global { client: default, proxy: cfg.global_proxy }),
                 connect_timeout,
                 max_reply_bytes: cfg.max_reply_bytes,
                 proxies: Mutex::new(ProxyClients::default()),
@@ -252,12 +276,15 @@ impl HttpUpstream {
     /// The client for a request's proxy, and whether a proxy is in use.
     fn client_for(&self, proxy: Option<&str>) -> Result<(Client, bool), TransportError> {
         let inner = &self.inner;
-        let proxy = match proxy {
-            None => return Ok((inner.default.clone(), inner.global_proxy.is_some())),
-            Some(p) if inner.global_proxy.as_deref() == Some(p) => {
-                return Ok((inner.default.clone(), true))
+        let proxy = {
+            let global = inner.global.read().unwrap_or_else(PoisonError::into_inner);
+            match proxy {
+                None => return Ok((global.client.clone(), global.proxy.is_some())),
+                Some(p) if global.proxy.as_deref() == Some(p) => {
+                    return Ok((global.client.clone(), true))
+                }
+                Some(p) => p,
             }
-            Some(p) => p,
         };
         if let Some(client) = inner.lock_proxies().get(proxy) {
             return Ok((client, true));
@@ -316,6 +343,16 @@ impl Upstream for HttpUpstream {
 
     fn fetch(&self, url: String) -> BoxFuture<'_, Result<Bytes, FetchError>> {
         Box::pin(self.inner.fetcher.fetch(url))
+    }
+
+    /// Builds a client for the new proxy (or a direct one) and swaps it in; requests already
+    /// sent keep the client they started with. A refused URL changes nothing.
+    fn set_global_proxy(&self, url: Option<&str>) -> Result<(), BuildError> {
+        let proxy = url.map(proxy_of).transpose()?;
+        let client = client(proxy, self.inner.connect_timeout)?;
+        let mut global = self.inner.global.write().unwrap_or_else(PoisonError::into_inner);
+        *global = Global { client, proxy: url.map(str::to_owned) };
+        Ok(())
     }
 }
 
@@ -465,6 +502,22 @@ mod tests {
         assert!(!shown.contains("secret"), "{shown}");
         let up = HttpUpstream::new(cfg).unwrap();
         assert!(!format!("{up:?}").contains("secret"));
+    }
+
+    #[test]
+    fn global_proxy_can_be_replaced() {
+        let up = HttpUpstream::new(HttpUpstreamConfig::default()).unwrap();
+        assert!(matches!(up.client_for(None), Ok((_, false))));
+        up.set_global_proxy(Some("socks5h://u:secret@proxy:1080")).unwrap();
+        assert!(matches!(up.client_for(None), Ok((_, true))));
+        assert!(!format!("{up:?}").contains("secret"));
+        assert_eq!(
+            up.set_global_proxy(Some("ftp://p")),
+            Err(BuildError::ProxyScheme("ftp".into()))
+        );
+        assert!(matches!(up.client_for(None), Ok((_, true))), "a refused URL changes nothing");
+        up.set_global_proxy(None).unwrap();
+        assert!(matches!(up.client_for(None), Ok((_, false))));
     }
 
     #[test]

@@ -71,7 +71,8 @@ mod token_pool;
 mod types;
 
 pub use record::{
-    DisableReason, TokenRecord, TokenRecordError, TokenState, TokenStats, TokenSummary, DAY_MS,
+    mask_proxy, DisableReason, TokenRecord, TokenRecordError, TokenState, TokenStats, TokenSummary,
+    DAY_MS,
 };
 pub use token_pool::TokenPool;
 pub use types::{

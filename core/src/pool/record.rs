@@ -353,8 +353,16 @@ pub struct TokenSummary {
     pub stats: TokenStats,
 }
 
-/// `scheme://user:pass@host...` -> `scheme://***@host...`; other URLs unchanged.
-pub(crate) fn mask_proxy(url: &str) -> String {
+/// A proxy URL fit for display: `scheme://user:pass@host...` -> `scheme://***@host...`;
+/// other URLs unchanged. [`TokenSummary::proxy_url`] is masked with it.
+///
+/// ```
+/// use sora2api_core::pool::mask_proxy;
+///
+/// assert_eq!(mask_proxy("socks5://u:secret@proxy:1080"), "socks5://***@proxy:1080");
+/// assert_eq!(mask_proxy("http://proxy:8080"), "http://proxy:8080");
+/// ```
+pub fn mask_proxy(url: &str) -> String {
     let (scheme, rest) = match url.find("://") {
         Some(i) => url.split_at(i.saturating_add(3)),
         None => ("", url),

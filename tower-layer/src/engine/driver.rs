@@ -9,11 +9,12 @@ use sora2api_core::machine::{Generation, Input, Output, PowJob, SentinelNote};
 use sora2api_core::pow::{PowAnswer, Solver, Step};
 use sora2api_core::record::TaskRecord;
 use sora2api_core::task::Event;
-use sora2api_core::upstream::UpstreamReply;
+use sora2api_core::upstream::{SentinelToken, UpstreamReply, UpstreamRequest};
 use tokio::sync::{broadcast, watch};
 
-use super::{lock, Inner};
+use super::{lock, pow_service, Inner};
 use crate::clock;
+use crate::upstream::Upstream;
 
 /// Resolves once the task is cancelled (never, if the engine forgot the task).
 pub(super) async fn cancelled(cancel: &mut watch::Receiver<bool>) {
@@ -68,9 +69,27 @@ impl Driver {
                     match inner.lease(req, &mut self.cancel).await {
                         Some(Input::Leased(lease)) => {
                             let key = (lease.token, lease.credentials.proxy.clone());
+                            let pow = self.inner.pow_service().request(&lease.credentials);
                             self.feed(&mut g, Input::Leased(lease));
                             let cached = lock(&self.inner.sentinels).get(clock::now_ms(), &key);
-                            cached.map(Input::CachedSentinel)
+                            match (cached, pow) {
+                                (Some(cached), _) => Some(Input::CachedSentinel(cached)),
+                                // An accepted task only polls: it needs no sentinel.
+                                (None, Some(req)) if !g.is_accepted() => {
+                                    let upstream = self.inner.upstream.clone();
+                                    let fetched =
+                                        self.until_cancel(external_sentinel(upstream, req)).await;
+                                    fetched.flatten().map(|sentinel| {
+                                        lock(&self.inner.sentinels).put(
+                                            clock::now_ms(),
+                                            key,
+                                            sentinel.clone(),
+                                        );
+                                        Input::CachedSentinel(sentinel)
+                                    })
+                                }
+                                (None, _) => None,
+                            }
                         }
                         other => other,
                     }
@@ -101,7 +120,8 @@ impl Driver {
                 }
                 Output::Refresh(token) => {
                     let inner = self.inner.clone();
-                    self.until_cancel(inner.refresh(token)).await.map(Input::Refreshed)
+                    let fresh = self.until_cancel(inner.refresh(token)).await;
+                    fresh.map(|result| Input::Refreshed(result.ok()))
                 }
                 Output::Release(lease, outcome) => {
                     tracing::debug!(token = lease.token.0, ?outcome, "lease released");
@@ -228,6 +248,30 @@ impl Driver {
             pause *= 2;
         }
         lock(&self.inner.live).remove(&self.record.id);
+    }
+}
+
+/// A sentinel from the external PoW service; `None` on any failure (the machine then
+/// solves locally). Logged at debug level, without the request (it carries secrets).
+async fn external_sentinel(
+    upstream: Arc<dyn Upstream>,
+    req: UpstreamRequest,
+) -> Option<SentinelToken> {
+    match upstream.send(req).await {
+        Ok(reply) => {
+            let sentinel = pow_service::parse_reply(&reply);
+            if sentinel.is_none() {
+                tracing::debug!(
+                    status = reply.status,
+                    "PoW service reply unusable; solving locally"
+                );
+            }
+            sentinel
+        }
+        Err(error) => {
+            tracing::debug!(?error, "PoW service unreachable; solving locally");
+            None
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use sora2api_core::lifecycle::{Refresh, RefreshMaterial, RefreshStep};
+use sora2api_core::lifecycle::{Refresh, RefreshError, RefreshMaterial, RefreshStep};
 use sora2api_core::pool::{Credentials, TokenId};
 use tokio::sync::watch;
 
@@ -12,7 +12,7 @@ use super::{lock, Inner};
 use crate::clock;
 
 /// The refresh result channel: `None` while running, then `Some(result)`.
-type Outcome = Option<Option<Credentials>>;
+type Outcome = Option<Result<Credentials, RefreshError>>;
 
 /// Refreshes in flight, by token.
 #[derive(Default)]
@@ -22,10 +22,14 @@ pub(super) struct InFlight(HashMap<TokenId, watch::Receiver<Outcome>>);
 
 impl Inner {
     /// Fresh credentials for `token` (ST -> AT, then RT -> AT), stored in the pool with the
-    /// rotated RT; `None` when the token cannot be refreshed. Concurrent callers for the same
-    /// token share one refresh. The refresh runs in its own task, so a caller that goes away
+    /// rotated RT; the [`RefreshError`] when the token cannot be refreshed (a token that is not
+    /// in the pool has [`RefreshError::NoMaterial`]). Concurrent callers for the same token
+    /// share one refresh. The refresh runs in its own task, so a caller that goes away
     /// (cancelled) does not stop it for the others.
-    pub(super) async fn refresh(self: &Arc<Self>, token: TokenId) -> Option<Credentials> {
+    pub(super) async fn refresh(
+        self: &Arc<Self>,
+        token: TokenId,
+    ) -> Result<Credentials, RefreshError> {
         let mut rx = {
             let mut in_flight = lock(&self.refreshes);
             match in_flight.0.get(&token) {
@@ -43,17 +47,18 @@ impl Inner {
                 }
             }
         };
-        let result = rx.wait_for(Option::is_some).await.ok()?.clone();
-        result.flatten()
+        // The sender is dropped only after sending; a runtime shutting down is transient.
+        let result = rx.wait_for(Option::is_some).await.map_err(|_| RefreshError::Transient)?;
+        result.clone().unwrap_or(Err(RefreshError::Transient))
     }
 
     /// One refresh procedure against the upstream. Every failure (rejected material, a
-    /// transient error, an already expired result) is `None`: the machine then treats the
+    /// transient error, an already expired result) is an error: the machine then treats the
     /// token as unusable for this attempt.
-    async fn run_refresh(&self, token: TokenId) -> Option<Credentials> {
+    async fn run_refresh(&self, token: TokenId) -> Result<Credentials, RefreshError> {
         let material = {
             let state = lock(&self.pool);
-            let r = state.pool.get(token)?;
+            let r = state.pool.get(token).ok_or(RefreshError::NoMaterial)?;
             RefreshMaterial {
                 session_token: r.session_token.clone(),
                 refresh_token: r.refresh_token.clone(),
@@ -69,7 +74,7 @@ impl Inner {
                     // `next` just asked for this request: `handle` cannot refuse it.
                     let _ = refresh.handle(clock::now_ms(), outcome);
                 }
-                RefreshStep::Done(result) => break result.ok()?,
+                RefreshStep::Done(result) => break result?,
             }
         };
         lock(&self.pool).pool.set_credentials(
@@ -78,6 +83,7 @@ impl Inner {
             fresh.expires_at_ms,
             fresh.refresh_token,
         );
-        self.credentials(token)
+        // Removed meanwhile: nothing holds the new credentials.
+        self.credentials(token).ok_or(RefreshError::NoMaterial)
     }
 }
