@@ -216,7 +216,11 @@ async fn images_generate() {
 async fn images_transform() {
     three_modes(|_| Case {
         path: "/v1/images/transform",
-        body: json!({"prompt": "Make it blue", "image": png_data_uri(), "model": "gpt-image-landscape"}),
+        body: json!({
+            "prompt": "Make it blue",
+            "image": png_data_uri(),
+            "model": "gpt-image-landscape",
+        }),
         model: "gpt-image-landscape",
         media: Media::Image,
         task_type: "image",
@@ -243,7 +247,11 @@ async fn videos_transform() {
     // A bare base64 image (no data URI).
     three_modes(|_| Case {
         path: "/v1/videos/transform",
-        body: json!({"prompt": "The picture comes alive", "image": PNG_B64, "model": "sora2-portrait-15s"}),
+        body: json!({
+            "prompt": "The picture comes alive",
+            "image": PNG_B64,
+            "model": "sora2-portrait-15s",
+        }),
         model: "sora2-portrait-15s",
         media: Media::Video,
         task_type: "video",
@@ -259,7 +267,8 @@ async fn videos_remix() {
         body: json!({
             "prompt": "Make it rain",
             // A full share link is reduced to its id.
-            "remix_target_id": format!("https://sora.chatgpt.com/p/{}", sim.with_sim(|s| s.posts())[0]),
+            "remix_target_id":
+                format!("https://sora.chatgpt.com/p/{}", sim.with_sim(|s| s.posts())[0]),
         }),
         model: "sora2-landscape-10s",
         media: Media::Video,
@@ -274,7 +283,8 @@ async fn videos_storyboard() {
     three_modes(|_| Case {
         path: "/v1/videos/storyboard",
         body: json!({
-            "prompt": "[5.0s]The cat jumps out of the plane [5.0s]The cat lands [10.0s]The cat runs across the field",
+            "prompt": "[5.0s]The cat jumps out of the plane [5.0s]The cat lands \
+                       [10.0s]The cat runs across the field",
         }),
         model: "sora2-landscape-10s",
         media: Media::Video,
