@@ -9,13 +9,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::BodyExt;
 use serde_json::json;
 use sora2api_core::machine::Checkpoint;
 use sora2api_core::sim::{AccountSpec, SimConfig, Timings};
 use sora2api_core::task::TaskId;
 use sora2api_proxy::RedbTaskStore;
 use sora2api_tower::TaskStore;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 use common::*;
 
@@ -23,25 +24,43 @@ use common::*;
 async fn a_client_that_drops_the_stream_does_not_stop_the_task() {
     let (sim, _, gw) = one_account_world().await;
     // Queued for 15 polls (about 0.6 s at the harness's 40 ms poll interval).
-    let body = json!({"prompt": "A cat #queue=15", "stream": true});
-    // A client of its own, so dropping the body closes its only connection.
-    let client = TestClient::new(gw.addr);
-    let response = client.open(post("/v1/videos/generate", &body)).await;
-    assert_eq!(response.status(), 200);
-    let id = response.headers()["x-task-id"].to_str().unwrap().to_owned();
-    let mut body = response.into_body();
-    let mut first = Vec::new();
-    while !first.ends_with(b"\n\n") {
-        let frame = tokio::time::timeout(LIMIT, body.frame()).await.unwrap().unwrap().unwrap();
-        if let Ok(data) = frame.into_data() {
-            first.extend_from_slice(&data);
+    let body = json!({"prompt": "A cat #queue=15", "stream": true}).to_string();
+    // A bare TCP client, so the disconnect is certain: the socket is closed after the first
+    // event, nothing pooled keeps it open.
+    let mut socket = TcpStream::connect(gw.addr).await.unwrap();
+    let request = format!(
+        "POST /v1/videos/generate HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {KEY}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        gw.addr,
+        body.len()
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut seen = Vec::new();
+    let first_event = tokio::time::timeout(LIMIT, async {
+        loop {
+            let mut buf = [0u8; 4096];
+            let n = socket.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed before the first event: {}", String::from_utf8_lossy(&seen));
+            seen.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&seen).into_owned();
+            if let Some(at) = text.find("data: {") {
+                if text[at..].contains("\n\n") {
+                    return text;
+                }
+            }
         }
-    }
-    let first = String::from_utf8(first).unwrap();
-    assert!(first.starts_with("data: {"), "{first:?}");
-    assert!(first.contains(&format!("\"chatcmpl-{id}\"")), "{first:?}");
-    drop(body);
-    drop(client);
+    })
+    .await
+    .unwrap();
+    assert!(first_event.starts_with("HTTP/1.1 200 OK\r\n"), "{first_event}");
+    let id = first_event
+        .lines()
+        .find_map(|l| l.strip_prefix("x-task-id: "))
+        .unwrap_or_else(|| panic!("{first_event}"))
+        .trim()
+        .to_owned();
+    assert!(first_event.contains(&format!("\"chatcmpl-{id}\"")), "{first_event}");
+    drop(socket);
 
     // Gone mid-task: still processing, then it completes all the same.
     let (_, task) = gw.client.get_json(&format!("/v1/tasks/{id}")).await;

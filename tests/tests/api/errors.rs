@@ -159,7 +159,7 @@ async fn an_oversized_body_is_413() {
     let reply = gw.client.post("/v1/images/transform", &big).await;
     let error = assert_envelope(&reply, 413, "invalid_request_error");
     assert!(error["message"].as_str().unwrap().contains("1024 bytes"), "{error}");
-    // Just under the limit goes through.
+    // A body within the limit goes through.
     let reply = gw.client.post("/v1/images/generate", &json!({"prompt": "A cat"})).await;
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(sim.with_sim(|s| s.creates()), 1);

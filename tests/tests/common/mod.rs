@@ -333,14 +333,6 @@ impl TestClient {
         tokio::time::timeout(LIMIT, exchange).await.expect("no response in time")
     }
 
-    /// Sends `req` and returns the response with its body unread (for streams).
-    pub async fn open(&self, mut req: Request<Full<Bytes>>) -> Response<Incoming> {
-        if req.uri().authority().is_none() {
-            *req.uri_mut() = format!("{}{}", self.origin, req.uri()).parse().unwrap();
-        }
-        tokio::time::timeout(LIMIT, self.http.request(req)).await.unwrap().unwrap()
-    }
-
     pub async fn post(&self, path: &str, body: &Value) -> Reply {
         self.send(post(path, body)).await
     }
