@@ -28,7 +28,7 @@ use sora2api_core::render::{
     async_ack, chat_completion, final_content, models_json, task_json, StreamRenderer,
 };
 use sora2api_core::request::ResponseMode;
-use sora2api_core::task::TaskId;
+use sora2api_core::task::{Event, TaskId};
 use sora2api_core::translate;
 use sora2api_core::Error;
 
@@ -154,10 +154,15 @@ async fn generate(
         }
         ResponseMode::Blocking => {
             let mut events = submitted.events;
+            // What the stored ending drops: when to retry (a 503 for no tokens needs it).
+            let mut retry_after = None;
             let wait = async {
                 loop {
                     match events.recv().await {
                         Ok(event) => {
+                            if let Event::Failed(err) = &event {
+                                retry_after = err.retry_after_secs();
+                            }
                             if let Some(ending) = Ending::from_event(&event) {
                                 return Some(ending);
                             }
@@ -178,7 +183,7 @@ async fn generate(
                     json_response(200, body).map(OwnedBody::Full)
                 }
                 Ok(Some(other)) => match other.error() {
-                    Some(err) => stored_error_response(&err).map(OwnedBody::Full),
+                    Some(err) => stored_error_response(&err, retry_after).map(OwnedBody::Full),
                     None => ack(&record, StatusCode::ACCEPTED),
                 },
                 // The wait limit, or the engine stopped before the end: the task is durable

@@ -36,9 +36,17 @@ pub fn error_response(err: &Error) -> Response<Bytes> {
     response
 }
 
-/// The response for an error a finished task stored (a blocking request that waited for it).
-pub(crate) fn stored_error_response(err: &StoredError) -> Response<Bytes> {
-    json_response(err.status, err.envelope().to_string())
+/// The response for an error a finished task stored (a blocking request that waited for it),
+/// with `Retry-After` when the live error said when to retry (the stored one does not keep it).
+pub(crate) fn stored_error_response(
+    err: &StoredError,
+    retry_after_secs: Option<u32>,
+) -> Response<Bytes> {
+    let mut response = json_response(err.status, err.envelope().to_string());
+    if let Some(secs) = retry_after_secs {
+        response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
 }
 
 #[cfg(test)]

@@ -289,6 +289,19 @@ async fn blocking_mode_answers_the_failure_with_its_status() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn blocking_mode_answers_no_tokens_with_503_and_retry_after() {
+    let w = world_with(None, |b| b.token_pool(TokenPool::new(PoolConfig::default())));
+    let (status, headers, body) =
+        send(&w, post("/v1/videos/generate", json!({"prompt": "A cat"}))).await;
+    assert_eq!(status, 503, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_envelope(&body, "server_error");
+    assert_eq!(body["error"]["code"], "no_available_tokens");
+    let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry_after > 0);
+}
+
+#[tokio::test(start_paused = true)]
 async fn blocking_mode_hands_out_the_task_after_the_wait_limit() {
     let w = world_with(Some(Timings::observed()), |b| b.blocking_wait(Duration::from_secs(30)));
     let (status, headers, body) =
