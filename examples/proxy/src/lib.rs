@@ -8,6 +8,7 @@
 //! - [`redb_store`]: the durable [`TaskStore`](sora2api_tower::TaskStore), [`RedbTaskStore`];
 //! - [`token_store`]: the durable [`TokenStore`](sora2api_tower::TokenStore) of tokens and
 //!   admin settings, [`RedbTokenStore`];
+//! - [`gateway`]: `--config`, the gateway with durable tasks and tokens;
 //! - [`demo`]: `--demo`, the gateway against the in-process simulated backend;
 //! - [`server`]: serving the layer over HTTP/1.1 with graceful shutdown.
 #![warn(missing_docs)]
@@ -16,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod data_dir;
 pub mod demo;
+pub mod gateway;
 pub mod redb_store;
 pub mod server;
 pub mod token_store;

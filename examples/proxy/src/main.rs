@@ -1,15 +1,16 @@
 //! `sora2api`: the standalone gateway binary.
 //!
-//! Today it serves the simulated Sora backend (`sora2api sim`) and mints tokens for it
-//! (`sora2api sim mint-token`); the gateway itself (`--config`, `--demo`) arrives with
-//! issue 4. The command line is parsed by [`sora2api_proxy::cli`].
+//! `sora2api --config FILE` runs the gateway (see [`sora2api_proxy::gateway`]); `--demo`
+//! runs it against the in-process simulated backend ([`sora2api_proxy::demo`]); `sora2api
+//! sim` serves the simulated Sora backend alone and `sora2api sim mint-token` mints tokens
+//! for it. The command line is parsed by [`sora2api_proxy::cli`].
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use sora2api_proxy::cli::{self, Cli, MintArgs, SimArgs, USAGE};
-use sora2api_proxy::config::ConfigError;
+use sora2api_proxy::config::{self, Config, ConfigError};
 use sora2api_tower::core::sim::{AccountSpec, SimConfig};
 use sora2api_tower::sim_server::{self, SimServer};
 
@@ -26,16 +27,16 @@ fn main() -> ExitCode {
         }
         Ok(Cli::Gateway(gateway)) if gateway.demo => {
             let listen = gateway.listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8000)));
+            init_logging();
             demo(listen)
         }
-        Ok(Cli::Gateway(_)) => {
-            err(&format!(
-                "sora2api: the gateway itself ({}) arrives with issue 4; today this binary \
-                 serves the simulated backend only.\n\n{USAGE}",
-                args.first().map_or("no arguments", String::as_str)
-            ));
-            ExitCode::from(2)
-        }
+        Ok(Cli::Gateway(gateway)) => match Config::load(&gateway, config::env_vars()) {
+            Ok(config) => run_gateway(config),
+            Err(error) => {
+                err(&format!("sora2api: {error}\n"));
+                ExitCode::from(2)
+            }
+        },
         Ok(Cli::MintToken(MintArgs { plan, email, seed })) => {
             let minted = sim_server::mint_token(seed, email.as_deref(), &plan);
             out(&format!("{}\n", minted.access_token));
@@ -56,6 +57,42 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+// === sora2api --config ===
+
+fn run_gateway(config: Config) -> ExitCode {
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            err(&format!("sora2api: cannot start the runtime: {e}\n"));
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut stdout = io::stdout();
+    match runtime.block_on(sora2api_proxy::gateway::run(config, &mut stdout)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            err(&format!("sora2api: {e}\n"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs to stderr at the level of `SORA2API_LOG` (`error`, `warn`, `info` (default),
+/// `debug`, `trace`). Lines carry task and request spans (ids, model, token id), never a
+/// secret.
+fn init_logging() {
+    let level = std::env::var("SORA2API_LOG")
+        .ok()
+        .and_then(|v| v.parse::<tracing::Level>().ok())
+        .unwrap_or(tracing::Level::INFO);
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
+        .with_writer(io::stderr)
+        .try_init();
 }
 
 // === sora2api --demo ===

@@ -129,11 +129,16 @@ fn usage_errors_and_the_gateway_exit_2() {
     assert_eq!(output.status.code(), Some(2));
     assert!(text(&output.stderr).contains("`nowhere` is not an address"));
 
-    for args in [&["--demo"][..], &["--config", "sora2api.toml"], &[]] {
-        let output = run(args);
+    // The gateway refuses to start on a bad configuration, saying which setting is wrong.
+    for (args, says) in [
+        (&["--config", "/nonexistent/sora2api.toml"][..], "cannot read the configuration file"),
+        (&[], "no API key is set"),
+    ] {
+        let output =
+            Command::new(BIN).args(args).env_remove("SORA2API_GLOBAL_API_KEY").output().unwrap();
         assert_eq!(output.status.code(), Some(2), "{args:?}");
         let stderr = text(&output.stderr);
-        assert!(stderr.contains("arrives with issue 4"), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
         assert!(output.stdout.is_empty());
     }
 
@@ -141,7 +146,7 @@ fn usage_errors_and_the_gateway_exit_2() {
     assert_eq!(output.status.code(), Some(2));
     assert!(text(&output.stderr).contains("`gold`"));
 
-    // Gateway options are parsed even before the gateway exists.
+    // Gateway options are checked before anything starts.
     for (args, says) in [
         (&["--listen", "nowhere"][..], "`nowhere` is not an address"),
         (&["--config"], "--config needs a value"),
