@@ -63,18 +63,26 @@ fn main() -> ExitCode {
 
 fn run_gateway(config: Config) -> ExitCode {
     init_logging();
+    let mut stdout = io::stdout();
+    block_on("sora2api", async move { sora2api_proxy::gateway::run(config, &mut stdout).await })
+}
+
+/// Runs `work` on a multi-threaded runtime; its error goes to stderr after `name`.
+fn block_on<E: std::fmt::Display>(
+    name: &str,
+    work: impl std::future::Future<Output = Result<(), E>>,
+) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
-            err(&format!("sora2api: cannot start the runtime: {e}\n"));
+            err(&format!("{name}: cannot start the runtime: {e}\n"));
             return ExitCode::FAILURE;
         }
     };
-    let mut stdout = io::stdout();
-    match runtime.block_on(sora2api_proxy::gateway::run(config, &mut stdout)) {
+    match runtime.block_on(work) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            err(&format!("sora2api: {e}\n"));
+            err(&format!("{name}: {e}\n"));
             ExitCode::FAILURE
         }
     }
@@ -98,40 +106,14 @@ fn init_logging() {
 // === sora2api --demo ===
 
 fn demo(listen: SocketAddr) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            err(&format!("sora2api --demo: cannot start the runtime: {e}\n"));
-            return ExitCode::FAILURE;
-        }
-    };
     let mut stdout = io::stdout();
-    match runtime.block_on(sora2api_proxy::demo::run(listen, &mut stdout)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            err(&format!("sora2api --demo: {e}\n"));
-            ExitCode::FAILURE
-        }
-    }
+    block_on("sora2api --demo", async move { sora2api_proxy::demo::run(listen, &mut stdout).await })
 }
 
 // === sora2api sim ===
 
 fn serve(listen: SocketAddr, fast: bool, seed: u64) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            err(&format!("sora2api sim: cannot start the runtime: {e}\n"));
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(listen, fast, seed)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            err(&format!("sora2api sim: {message}\n"));
-            ExitCode::FAILURE
-        }
-    }
+    block_on("sora2api sim", run(listen, fast, seed))
 }
 
 async fn run(listen: SocketAddr, fast: bool, seed: u64) -> Result<(), String> {
