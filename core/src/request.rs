@@ -306,6 +306,11 @@ pub struct ClientCall {
     /// Kept outside the request: two faces that ask for the same thing in different words
     /// produce equal requests.
     pub client_prompt: String,
+    /// The model id the client named (or its endpoint's default): what its answers show as
+    /// `model` (decisions 3). It differs from [`GenerationRequest::model`] where the request
+    /// runs on another model, e.g. a chat request with only a video on a video model creates
+    /// a character with `avatar-create`.
+    pub client_model: &'static str,
 }
 
 #[cfg(test)]

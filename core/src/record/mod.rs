@@ -192,8 +192,8 @@ pub struct TaskRecord {
     pub id: TaskId,
     /// What the task produces (`task_type`).
     pub kind: TaskKind,
-    /// The model id the task is shown under (the request's model; `avatar-create` for
-    /// character creation).
+    /// The model id the task is shown under: the one the client named
+    /// ([`ClientCall::client_model`]).
     pub model: String,
     /// How the client asked to be answered.
     pub mode: ResponseMode,
@@ -225,7 +225,7 @@ impl TaskRecord {
         TaskRecord {
             id,
             kind: call.request.operation.task_kind(),
-            model: call.request.model.id.to_owned(),
+            model: call.client_model.to_owned(),
             mode: call.mode,
             client_prompt: call.client_prompt.clone(),
             request: call.request.clone(),

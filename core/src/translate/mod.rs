@@ -248,7 +248,13 @@ pub fn dedicated(endpoint: Endpoint, body: &[u8], limits: &Limits) -> Result<Cli
             (model, Operation::CharacterVideo { prompt, video, timestamps: timestamps()? })
         }
     };
-    Ok(ClientCall { request: GenerationRequest { model, operation }, mode, client_prompt })
+    let client_model = model.id;
+    Ok(ClientCall {
+        request: GenerationRequest { model, operation },
+        mode,
+        client_prompt,
+        client_model,
+    })
 }
 
 /// Translates a `/v1/chat/completions` body.
@@ -257,6 +263,7 @@ pub fn chat(body: &[u8], limits: &Limits) -> Result<ClientCall, Error> {
     let model_id = string_field(body.model, "model")?.ok_or_else(|| Error::missing("model"))?;
     let model =
         catalog::model(&model_id).ok_or_else(|| Error::InvalidModel { model: echo(&model_id) })?;
+    let named = model;
     let content = wire::chat_content(body.messages, |text| RemixId::find(text).is_some())?;
     let mode = ResponseMode::from_flags(
         bool_field(body.stream, "stream")?,
@@ -363,7 +370,13 @@ pub fn chat(body: &[u8], limits: &Limits) -> Result<ClientCall, Error> {
             }
         }
     };
-    Ok(ClientCall { request: GenerationRequest { model, operation }, mode, client_prompt })
+    let client_model = named.id;
+    Ok(ClientCall {
+        request: GenerationRequest { model, operation },
+        mode,
+        client_prompt,
+        client_model,
+    })
 }
 
 // === operation builders shared by both faces ===
