@@ -1,6 +1,7 @@
 //! The admin API over HTTP (mounted at `/api` beside the client API, one engine): login and
 //! sessions, tokens (add with online enrichment, disable, enable, test, refresh), API keys,
-//! settings, stats and task cancel.
+//! settings, stats and task cancel; and a whole flow whose every response and every log line
+//! (TRACE, every thread) is searched for every secret involved.
 //!
 //! The in-process details of each route are `tower-layer/tests/admin.rs`'s; here each route
 //! is driven as a client would, and its effect is checked on the client API.
@@ -8,6 +9,8 @@
 
 mod common;
 
+use std::io;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,8 +19,9 @@ use http_body_util::Full;
 use serde_json::{json, Value};
 use sora2api_core::pool::TokenId;
 use sora2api_core::secret::Secret;
-use sora2api_core::sim::AccountSpec;
+use sora2api_core::sim::{AccountSpec, LoggedRequest};
 use sora2api_tower::sim_server::SimHandle;
+use tracing_subscriber::fmt::format::FmtSpan;
 
 use common::*;
 
@@ -347,4 +351,289 @@ async fn cancel_stops_a_running_task_and_frees_its_token() {
     assert_eq!(error["code"], "task_finished");
     // The token serves the next task.
     assert_eq!(video(&gw, "A cat").await.status, 200);
+}
+
+// === no secret in any response or log line ===
+
+/// Every log line of this test binary from the first call on: one global `fmt` subscriber
+/// at TRACE, without ANSI colours, span opens and closes included, writing into a buffer.
+/// Global (not a thread's default), so lines from any thread are kept: the runtime's
+/// workers, the blocking pool (password hashing, proof of work, DNS), the engine's drivers.
+/// Other tests of the binary may write into it meanwhile; that only adds lines.
+fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let sink = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_span_events(FmtSpan::NEW | FmtSpan::CLOSE)
+            .with_writer(move || Sink(sink.clone()))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
+        logs
+    })
+}
+
+/// The log buffer's writer.
+struct Sink(Arc<Mutex<Vec<u8>>>);
+
+impl io::Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn log_text() -> String {
+    String::from_utf8_lossy(&logs().lock().unwrap()).into_owned()
+}
+
+/// Whether `text` gives `secret` away: more than half of it from its start (at least 6
+/// characters; a masked form must not show that much), or the part after its last `.` (a
+/// JWT's signature, the random tail of a session token) when that is long enough to be
+/// telling. The whole secret is caught by the first.
+fn holds(text: &str, secret: &str) -> bool {
+    let chars = secret.chars().count();
+    let head: String = secret.chars().take((chars / 2 + 1).max(6)).collect();
+    let tail = secret.rsplit('.').next().filter(|t| t.len() >= 16 && t.len() < secret.len());
+    text.contains(&head) || tail.is_some_and(|t| text.contains(t))
+}
+
+/// Every response of the flow: what was asked, and the status line, header values and body.
+#[derive(Default)]
+struct Seen(Mutex<Vec<(String, String)>>);
+
+impl Seen {
+    fn keep(&self, what: &str, reply: Reply) -> Reply {
+        let mut text = format!("{}\n", reply.status);
+        for (name, value) in &reply.headers {
+            text.push_str(&format!("{name}: {}\n", String::from_utf8_lossy(value.as_bytes())));
+        }
+        text.push_str(&reply.body);
+        self.0.lock().unwrap().push((what.to_owned(), text));
+        reply
+    }
+}
+
+/// Every credential the backend saw in the flow: bearers, session cookies, refresh tokens.
+fn credentials_sent(requests: &[LoggedRequest]) -> Vec<String> {
+    let mut seen = Vec::new();
+    for req in requests {
+        if let Some(b) = req.header("authorization").and_then(|a| a.strip_prefix("Bearer ")) {
+            seen.push(b.to_owned());
+        }
+        if let Some(cookies) = req.header("cookie") {
+            seen.extend(
+                cookies
+                    .split(';')
+                    .filter_map(|c| c.trim().strip_prefix("__Secure-next-auth.session-token="))
+                    .map(str::to_owned),
+            );
+        }
+        if req.path() == "/oauth/token" {
+            let body = body_json(req);
+            seen.extend(body["refresh_token"].as_str().map(str::to_owned));
+        }
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_in_any_response_or_log_line() {
+    // Every log line from here on.
+    logs();
+    const WRONG_KEY: &str = "e2e-wrong-client-key-93d0aa";
+    // Ada and Cleo refresh with their ST, Bob only with his RT (which the sim rotates).
+    let sim = fast_sim();
+    let ada = sim.add_account(AccountSpec::pro("ada@example.com"));
+    let bob = sim.add_account(AccountSpec {
+        with_session_token: false,
+        ..AccountSpec::pro("bob@example.com")
+    });
+    let cleo = sim.add_account(AccountSpec::pro("cleo@example.com"));
+    let gw = admin_gateway(&sim, pool_of(&[(&ada, true), (&bob, true)], 2_000)).await;
+    let seen = Seen::default();
+    let c = &gw.client;
+    let mut task_ids = Vec::new();
+
+    // --- the admin API ---
+    seen.keep("bad login", c.send(login_request("not-the-password")).await);
+    let reply = seen.keep("login", c.send(login_request(ADMIN_PASSWORD)).await);
+    let session = reply.json()["token"].as_str().unwrap().to_owned();
+    let s = Some(session.as_str());
+    seen.keep("no session", c.send(admin("GET", "/api/tokens", None, None)).await);
+    seen.keep("list", c.send(admin("GET", "/api/tokens", s, None)).await);
+    let add =
+        json!({"token": cleo.access_token, "st": cleo.session_token, "rt": cleo.refresh_token});
+    let reply = seen.keep("add", c.send(admin("POST", "/api/tokens", s, Some(&add))).await);
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let cleo_id = reply.json()["token_id"].as_u64().unwrap();
+    let reply = seen.keep("add again", c.send(admin("POST", "/api/tokens", s, Some(&add))).await);
+    assert_eq!(reply.status, 409, "a duplicate: {reply:?}");
+    let bob_id = gw.layer.engine().with_pool(|p| {
+        p.records().find(|r| r.email.as_deref() == Some("bob@example.com")).unwrap().id.0
+    });
+    for (what, path) in [
+        ("test", format!("/api/tokens/{cleo_id}/test")),
+        ("refresh by ST", format!("/api/tokens/{cleo_id}/refresh")),
+        ("refresh by RT", format!("/api/tokens/{bob_id}/refresh")),
+    ] {
+        let reply = seen.keep(what, c.send(admin("POST", &path, s, None)).await);
+        assert_eq!(reply.status, 200, "{what}: {reply:?}");
+    }
+    assert_eq!(sim_requests(&sim, "/oauth/token").len(), 1, "Bob's RT was used");
+    let reply = seen.keep(
+        "add key",
+        c.send(admin("POST", "/api/admin/apikeys", s, Some(&json!({"key": NEW_KEY})))).await,
+    );
+    assert_eq!(reply.status, 200, "{reply:?}");
+    seen.keep("keys", c.send(admin("GET", "/api/admin/apikeys", s, None)).await);
+    seen.keep("config", c.send(admin("GET", "/api/admin/config", s, None)).await);
+
+    // --- the client API ---
+    let reply = seen.keep("wrong key", c.send(get_with("/v1/models", WRONG_KEY)).await);
+    assert_eq!(reply.status, 401);
+    let wrong = Request::post("/v1/videos/generate")
+        .header("authorization", format!("Bearer {WRONG_KEY}"))
+        .body(Full::from(json!({"prompt": "A cat"}).to_string()))
+        .unwrap();
+    assert_eq!(seen.keep("wrong key", c.send(wrong).await).status, 401);
+    assert_eq!(seen.keep("new key", c.send(get_with("/v1/models", NEW_KEY)).await).status, 200);
+
+    let image =
+        seen.keep("image", c.post("/v1/images/generate", &json!({"prompt": "A cat"})).await);
+    assert_eq!(image.status, 200, "{image:?}");
+    task_ids.push(image.task_id());
+    let stream = json!({"prompt": "A cat", "stream": true});
+    let reply = seen.keep("video", c.post("/v1/videos/generate", &stream).await);
+    assert_eq!(reply.status, 200, "{reply:?}");
+    task_ids.push(reply.task_id());
+    // 429: the task moves to another token.
+    let rotated = json!({"prompt": "A dog #fail=429", "stream": true});
+    let reply = seen.keep("429", c.post("/v1/videos/generate", &rotated).await);
+    assert!(reply.chunks().last().unwrap().to_string().contains("<video"), "{reply:?}");
+    task_ids.push(reply.task_id());
+    // 401: the token is refreshed and the task finishes.
+    let refreshes =
+        sim_requests(&sim, "/api/auth/session").len() + sim_requests(&sim, "/oauth/token").len();
+    let invalid = json!({"prompt": "A bird #fail=401", "async_mode": true});
+    let reply = seen.keep("401", c.post("/v1/videos/generate", &invalid).await);
+    let id = reply.task_id();
+    let task = gw.finished_task(&id).await;
+    assert_eq!(task["status"], "completed", "{task}");
+    let url = task["result_urls"][0].as_str().unwrap().to_owned();
+    seen.keep("result file", c.fetch(&url).await);
+    seen.keep("task", c.get(&format!("/v1/tasks/{id}")).await);
+    task_ids.push(id);
+    let after =
+        sim_requests(&sim, "/api/auth/session").len() + sim_requests(&sim, "/oauth/token").len();
+    assert_eq!(after, refreshes + 1, "the 401 was refreshed");
+    let statuses: Vec<_> = sim_creates(&sim).iter().map(|r| r.status).collect();
+    assert!(statuses.contains(&Some(429)) && statuses.contains(&Some(401)), "{statuses:?}");
+    // A content violation.
+    let reply = seen
+        .keep("policy", c.post("/v1/videos/generate", &json!({"prompt": "A fox #policy"})).await);
+    let error = assert_envelope(&reply, 400, "invalid_request_error");
+    assert_eq!(error["code"], "content_policy_violation");
+    task_ids.push(reply.task_id());
+    seen.keep("stats", c.send(admin("GET", "/api/stats", s, None)).await);
+    seen.keep("list", c.send(admin("GET", "/api/tokens", s, None)).await);
+
+    // A line logged on purpose, from a driver-like task and from the blocking pool, so the
+    // search below is known to see every thread.
+    let canary = format!("{}.{}", "eyJhbGciOiJIUzI1NiJ9.e30", "canary-signature-5e1f0b77d2");
+    let tail = canary.rsplit('.').next().unwrap().to_owned();
+    let logged = tail.clone();
+    tokio::spawn(async move { tracing::info!(token = %logged, "deliberate leak from a task") })
+        .await
+        .unwrap();
+    let logged = tail.clone();
+    tokio::task::spawn_blocking(move || tracing::trace!("{logged}: deliberate leak, blocking"))
+        .await
+        .unwrap();
+
+    // --- every secret involved ---
+    let mut secrets =
+        vec![ADMIN_PASSWORD.to_owned(), KEY.to_owned(), NEW_KEY.to_owned(), WRONG_KEY.to_owned()];
+    for account in [&ada, &bob, &cleo] {
+        secrets.push(account.access_token.clone());
+        secrets.extend(account.session_token.clone());
+        secrets.extend(account.refresh_token.clone());
+    }
+    let pool: Vec<(String, Option<String>, Option<String>)> = gw.layer.engine().with_pool(|p| {
+        let expose = |s: &Option<Secret>| s.as_ref().map(|s| s.expose().to_owned());
+        p.records()
+            .map(|r| {
+                (
+                    r.access_token.expose().to_owned(),
+                    expose(&r.session_token),
+                    expose(&r.refresh_token),
+                )
+            })
+            .collect()
+    });
+    assert_eq!(pool.len(), 3);
+    for (at, st, rt) in &pool {
+        secrets.push(at.clone());
+        secrets.extend(st.clone());
+        secrets.extend(rt.clone());
+    }
+    let minted = [&ada, &bob, &cleo].map(|a| a.access_token.clone());
+    let refreshed: Vec<&String> =
+        pool.iter().map(|(at, _, _)| at).filter(|at| !minted.contains(at)).collect();
+    assert!(refreshed.len() >= 2, "Cleo's and Bob's tokens were refreshed: {refreshed:?}");
+    let bob_rt = gw
+        .layer
+        .engine()
+        .with_pool(|p| p.get(TokenId(bob_id)).unwrap().refresh_token.clone().unwrap());
+    assert_ne!(Some(bob_rt.expose()), bob.refresh_token.as_deref(), "Bob's RT was rotated");
+    secrets.extend(sim.with_sim(|s| credentials_sent(s.requests())));
+    secrets.sort();
+    secrets.dedup();
+    assert!(secrets.iter().all(|s| s.len() >= KEY.len()), "{secrets:?}");
+
+    // --- the search ---
+    let logs_text = log_text();
+    assert!(!logs_text.is_empty(), "nothing was logged");
+    assert!(holds(&logs_text, &canary), "the capture misses lines logged by tasks");
+    assert_eq!(logs_text.matches(tail.as_str()).count(), 2, "both deliberate lines are kept");
+    assert!(
+        !holds(&logs_text, "eyJ0.never-logged-at-all-a81c"),
+        "the search finds what is not there"
+    );
+    // A masked form that shows most of a short key gives it away; a short prefix does not.
+    assert!(holds("key: han123…fe689398", "han1234") && holds("x han1234 y", "han1234"));
+    assert!(!holds("key: h…fe689398", "han1234") && !holds("eyJhbG…a7192a6c", &canary));
+    for id in &task_ids {
+        assert!(logs_text.contains(id.as_str()), "the logs name task {id}");
+    }
+    assert!(logs_text.contains("admin action"), "the admin API's lines are kept");
+
+    // The session may be shown once: in the login answer.
+    secrets.push(session.clone());
+    for secret in &secrets {
+        if holds(&logs_text, secret) {
+            let lines: Vec<&str> = logs_text.lines().filter(|l| holds(l, secret)).collect();
+            panic!("the logs hold a secret: {lines:#?}");
+        }
+    }
+
+    let seen = seen.0.lock().unwrap();
+    assert!(seen.len() > 20, "{}", seen.len());
+    for (what, text) in seen.iter() {
+        for secret in &secrets {
+            if *what == "login" && *secret == session {
+                assert!(holds(text, secret), "the responses are searched: {text}");
+                continue;
+            }
+            assert!(!holds(text, secret), "the {what} response holds a secret: {text}");
+        }
+    }
+    assert_eq!(gw.layer.engine().with_pool(|p| p.total_in_flight()), 0, "every lease released");
 }
