@@ -457,6 +457,8 @@ async fn no_secret_in_any_response_or_log_line() {
         ..AccountSpec::pro("bob@example.com")
     });
     let cleo = sim.add_account(AccountSpec::pro("cleo@example.com"));
+    // Revoked: the admin API refuses to add it.
+    let dan = sim.add_account(AccountSpec { revoked: true, ..AccountSpec::pro("dan@example.com") });
     let gw = admin_gateway(&sim, pool_of(&[(&ada, true), (&bob, true)], 2_000)).await;
     let seen = Seen::default();
     let c = &gw.client;
@@ -476,6 +478,11 @@ async fn no_secret_in_any_response_or_log_line() {
     let cleo_id = reply.json()["token_id"].as_u64().unwrap();
     let reply = seen.keep("add again", c.send(admin("POST", "/api/tokens", s, Some(&add))).await);
     assert_eq!(reply.status, 409, "a duplicate: {reply:?}");
+    let refused =
+        json!({"token": dan.access_token, "st": dan.session_token, "rt": dan.refresh_token});
+    let reply =
+        seen.keep("add refused", c.send(admin("POST", "/api/tokens", s, Some(&refused))).await);
+    assert_eq!(reply.json()["error"]["code"], "token_refused", "{reply:?}");
     let bob_id = gw.layer.engine().with_pool(|p| {
         p.records().find(|r| r.email.as_deref() == Some("bob@example.com")).unwrap().id.0
     });
@@ -542,6 +549,18 @@ async fn no_secret_in_any_response_or_log_line() {
     let error = assert_envelope(&reply, 400, "invalid_request_error");
     assert_eq!(error["code"], "content_policy_violation");
     task_ids.push(reply.task_id());
+    // 401 again after the refresh: the token is disabled, another one finishes; a test of the
+    // disabled token finds it valid again.
+    let invalid = json!({"prompt": "A cow #fail=401x2", "async_mode": true});
+    let id = seen.keep("401x2", c.post("/v1/videos/generate", &invalid).await).task_id();
+    assert_eq!(gw.finished_task(&id).await["status"], "completed");
+    task_ids.push(id);
+    let disabled = gw.layer.engine().with_pool(|p| {
+        p.records().find(|r| r.state.is_disabled()).map(|r| r.id.0).expect("a disabled token")
+    });
+    let path = format!("/api/tokens/{disabled}/test");
+    let reply = seen.keep("test disabled", c.send(admin("POST", &path, s, None)).await);
+    assert_eq!(reply.json()["status"], "success", "{reply:?}");
     seen.keep("stats", c.send(admin("GET", "/api/stats", s, None)).await);
     seen.keep("list", c.send(admin("GET", "/api/tokens", s, None)).await);
 
@@ -561,7 +580,7 @@ async fn no_secret_in_any_response_or_log_line() {
     // --- every secret involved ---
     let mut secrets =
         vec![ADMIN_PASSWORD.to_owned(), KEY.to_owned(), NEW_KEY.to_owned(), WRONG_KEY.to_owned()];
-    for account in [&ada, &bob, &cleo] {
+    for account in [&ada, &bob, &cleo, &dan] {
         secrets.push(account.access_token.clone());
         secrets.extend(account.session_token.clone());
         secrets.extend(account.refresh_token.clone());
