@@ -35,9 +35,12 @@ impl Secret {
         format!("{hash:08x}")
     }
 
-    /// A masked form for display: the first 6 characters, then `…` and the fingerprint.
+    /// A masked form for display: the first characters (6, but never more than a quarter of
+    /// the secret: a short API key such as `han1234` would otherwise show all but one of its
+    /// characters, and the fingerprint would confirm the last), then `…` and the fingerprint.
     pub fn masked(&self) -> String {
-        let head: String = self.0.chars().take(6).collect();
+        let shown = (self.0.chars().count() / 4).min(6);
+        let head: String = self.0.chars().take(shown).collect();
         format!("{head}…{}", self.fingerprint())
     }
 }
@@ -67,5 +70,17 @@ mod tests {
         assert_eq!(s.expose(), "eyJhbGciOiJIUzI1NiJ9.very-secret-payload.sig");
         assert_eq!(s.fingerprint(), Secret::new(s.expose()).fingerprint());
         assert_ne!(s.fingerprint(), Secret::new("other").fingerprint());
+    }
+
+    #[test]
+    fn masked_shows_at_most_a_quarter() {
+        let long = Secret::new("eyJhbGciOiJIUzI1NiJ9.payload.signature");
+        assert_eq!(long.masked(), format!("eyJhbG…{}", long.fingerprint()));
+        for (key, head) in [("han1234", "h"), ("abc", ""), ("", ""), ("0123456789abcdef", "0123")] {
+            let masked = Secret::new(key).masked();
+            assert_eq!(masked, format!("{head}…{}", Secret::new(key).fingerprint()), "{key}");
+        }
+        // Characters, not bytes.
+        assert_eq!(Secret::new("ééééééééé").masked().chars().next(), Some('é'));
     }
 }

@@ -1,6 +1,7 @@
 //! The end-to-end harness: the simulated backend served over HTTP, the gateway (the
 //! `Sora2ApiLayer` around a fallback service, served by hyper-util's `TowerToHyperService`)
 //! with an `HttpUpstream` pointed at it, both on `127.0.0.1:0`, and a small HTTP/1 client.
+//! [`admin_gateway`] mounts the admin API at `/api` too.
 //!
 //! Waiting is always on a signal (the task's event channel) or a bounded poll, never a fixed
 //! sleep. Each test binary includes this module and uses part of it.
@@ -27,7 +28,8 @@ use sora2api_core::sim::{AccountSpec, LoggedRequest, MintedAccount, SimConfig};
 use sora2api_core::task::TaskId;
 use sora2api_tower::sim_server::{SimHandle, SimServer};
 use sora2api_tower::{
-    ApiKeys, Builder, EngineConfig, FetchPolicy, HttpUpstream, HttpUpstreamConfig, Sora2ApiLayer,
+    Admin, AdminConfig, ApiKeys, Builder, Engine, EngineConfig, FetchPolicy, HttpUpstream,
+    HttpUpstreamConfig, MemoryStore, MemoryTokenStore, Sora2ApiLayer,
 };
 use tokio::net::TcpListener;
 use tokio::sync::broadcast::error::RecvError;
@@ -37,6 +39,10 @@ use tower::Layer;
 
 /// The API key every gateway here accepts (the original's default).
 pub const KEY: &str = "han1234";
+
+/// The admin username and password of [`admin_gateway`].
+pub const ADMIN_USER: &str = "admin";
+pub const ADMIN_PASSWORD: &str = "e2e-admin-password-7f3a9c";
 
 /// The longest any test waits for a task or a response; far beyond what the fast sim needs.
 pub const LIMIT: Duration = Duration::from_secs(20);
@@ -123,16 +129,50 @@ pub fn machine_config(sim: &SimHandle) -> MachineConfig {
 /// video URLs allowed), fast machine settings, key [`KEY`], in-memory task store. Tests add
 /// or override settings and build.
 pub fn builder(sim: &SimHandle, pool: TokenPool) -> Builder {
+    Sora2ApiLayer::builder()
+        .upstream(http_upstream())
+        .token_pool(pool)
+        .engine_config(engine_config(sim))
+        .api_keys(ApiKeys::new([KEY]))
+}
+
+/// An `HttpUpstream` that may fetch result files from loopback (the sim's media).
+pub fn http_upstream() -> Arc<HttpUpstream> {
     let upstream = HttpUpstream::new(HttpUpstreamConfig {
         fetch: FetchPolicy { allow_loopback: true, ..FetchPolicy::default() },
         ..HttpUpstreamConfig::default()
     })
     .unwrap();
-    Sora2ApiLayer::builder()
-        .upstream(Arc::new(upstream))
-        .token_pool(pool)
-        .engine_config(EngineConfig { machine: machine_config(sim), ..EngineConfig::default() })
-        .api_keys(ApiKeys::new([KEY]))
+    Arc::new(upstream)
+}
+
+/// The engine settings of every gateway here ([`machine_config`]).
+pub fn engine_config(sim: &SimHandle) -> EngineConfig {
+    EngineConfig { machine: machine_config(sim), ..EngineConfig::default() }
+}
+
+/// A gateway like [`builder`]'s with the admin API mounted at `/api`: the engine is built
+/// first, the admin API ([`ADMIN_USER`], [`ADMIN_PASSWORD`], an in-memory token store) loads
+/// `pool`'s tokens from it, and the layer shares the engine and the key set [`KEY`].
+pub async fn admin_gateway(sim: &SimHandle, pool: TokenPool) -> Gateway {
+    let engine =
+        Engine::new(engine_config(sim), http_upstream(), Arc::new(MemoryStore::new()), pool);
+    let keys = ApiKeys::new([KEY]);
+    let admin = Admin::new(
+        AdminConfig::new(ADMIN_USER, ADMIN_PASSWORD),
+        engine.clone(),
+        Arc::new(MemoryTokenStore::new()),
+        keys.clone(),
+    )
+    .await
+    .unwrap();
+    let layer = Sora2ApiLayer::builder()
+        .engine(engine)
+        .api_keys(keys)
+        .admin_api("/api", admin)
+        .build()
+        .unwrap();
+    Gateway::start(layer).await
 }
 
 /// A sim with one Pro account and a gateway over it.
