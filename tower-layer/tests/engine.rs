@@ -401,3 +401,22 @@ async fn a_subscriber_that_never_reads_does_not_hold_the_task_up() {
     assert!(matches!(terminal, Event::Completed(_)), "{terminal:?}");
     assert_eq!(stored(&w.store, &submitted.id).await.status, TaskStatus::Completed);
 }
+
+#[tokio::test(start_paused = true)]
+async fn submits_beyond_the_task_cap_are_refused_before_anything_is_stored() {
+    let sim = SimUpstream::new(sim(Some(sora2api_core::sim::Timings::observed())));
+    let account = sim.with_sim(|s| s.add_account(AccountSpec::pro("cap@example.com")));
+    let store = Arc::new(MemoryStore::new());
+    let cfg = EngineConfig { max_live_tasks: 1, ..engine_config() };
+    let engine = Engine::new(cfg, Arc::new(sim.clone()), store.clone(), pool(&[account], |_| {}));
+    let first = engine.submit(call("sora2-landscape-10s", "A slow cat")).await.unwrap();
+    let refused = engine.submit(call("gpt-image", "A cat")).await.unwrap_err();
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.retry_after_secs(), Some(5));
+    assert_eq!(refused.code(), "overloaded");
+    assert_eq!(store.len(), 1, "the refused call left no record");
+    drain(first.events).await;
+    assert_eq!(engine.live_tasks(), 0);
+    let again = engine.submit(call("gpt-image", "A cat")).await.unwrap();
+    assert!(matches!(drain(again.events).await.last(), Some(Event::Completed(_))));
+}

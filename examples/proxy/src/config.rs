@@ -65,6 +65,7 @@
 //! | `storage.data_dir` | `data` | `SORA2API_STORAGE_DATA_DIR` | a path |
 //! | `limits.max_body_bytes` | `67108864` (64 MiB) | `SORA2API_LIMITS_MAX_BODY_BYTES` | bytes > 0 |
 //! | `limits.blocking_wait` | `600` | `SORA2API_LIMITS_BLOCKING_WAIT` | seconds > 0 |
+//! | `limits.max_tasks` | `20000` | `SORA2API_LIMITS_MAX_TASKS` | tasks > 0 |
 //!
 //! Two keys of the reference are read as aliases: `call_logic.polling_mode_enabled = true`
 //! (`SORA2API_CALL_LOGIC_POLLING_MODE_ENABLED`) means `call_mode = "polling"` unless
@@ -351,6 +352,9 @@ pub struct LimitsConfig {
     /// `blocking_wait`: how long a non-streaming request waits for its task before it is
     /// answered with the task id to poll (default 600 s).
     pub blocking_wait: Duration,
+    /// `max_tasks`: tasks running at once; beyond it new generations get 503 with
+    /// `Retry-After` (default 20 000).
+    pub max_tasks: usize,
 }
 
 impl Default for Config {
@@ -399,6 +403,7 @@ impl Default for Config {
             limits: LimitsConfig {
                 max_body_bytes: 64 << 20,
                 blocking_wait: Duration::from_secs(600),
+                max_tasks: sora2api_tower::engine::DEFAULT_MAX_LIVE_TASKS,
             },
             tokens: Vec::new(),
             warnings: Vec::new(),

@@ -59,6 +59,7 @@ pub async fn run(config: Config, out: &mut dyn Write) -> Result<(), String> {
     let engine_config = EngineConfig {
         machine: config.machine_config(),
         pow_service: pow_service(&config),
+        max_live_tasks: config.limits.max_tasks,
         ..EngineConfig::default()
     };
     let pool = load_tokens(&tokens, &config).await?;

@@ -39,7 +39,7 @@ pub(super) const SECTIONS: &[(&str, &[&str])] = &[
     ("call_logic", &["call_mode", "polling_mode_enabled", "poll_interval"]),
     ("pow_service", &["mode", "server_url", "api_key", "use_token_for_pow"]),
     ("storage", &["data_dir"]),
-    ("limits", &["max_body_bytes", "blocking_wait"]),
+    ("limits", &["max_body_bytes", "blocking_wait", "max_tasks"]),
 ];
 
 /// The keys of a `[[tokens]]` entry.
@@ -384,6 +384,10 @@ impl Config {
                 self.limits.max_body_bytes = usize::try_from(n).unwrap_or(usize::MAX);
             }
             ("limits", "blocking_wait") => self.limits.blocking_wait = value.seconds(k, false)?,
+            ("limits", "max_tasks") => {
+                let n = value.integer(k, 1, i64::MAX, "a number of tasks > 0")?;
+                self.limits.max_tasks = usize::try_from(n).unwrap_or(usize::MAX);
+            }
             _ => {
                 if let Some((_, _, why)) =
                     IGNORED_KEYS.iter().find(|(s, ky, _)| *s == section && *ky == key)
