@@ -414,3 +414,24 @@ async fn a_path_prefix_moves_the_api() {
     let (status, body) = send_json(&w, get("/sora/v1/models")).await;
     assert_eq!((status.as_u16(), body["object"].as_str()), (200, Some("list")));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_store_refuses_new_tasks_with_503_and_recovers() {
+    let w = world();
+    w.store.set_fail_writes(true);
+    for mode in [json!({}), json!({"stream": true}), json!({"async_mode": true})] {
+        let mut body = json!({"prompt": "A cat"});
+        body.as_object_mut().unwrap().extend(mode.as_object().unwrap().clone());
+        let (status, headers, text) = send(&w, post("/v1/images/generate", body)).await;
+        assert_eq!(status, 503, "{text}");
+        assert_eq!(headers["retry-after"], "5");
+        assert!(headers.get("x-task-id").is_none(), "no task was accepted");
+        let body: Value = serde_json::from_str(&text).unwrap();
+        assert_envelope(&body, "server_error");
+        assert_eq!(body["error"]["code"], "store_unavailable");
+    }
+    assert_eq!(w.sim.with_sim(|s| s.requests().len()), 0, "nothing went upstream");
+    w.store.set_fail_writes(false);
+    let (status, _, _) = send(&w, post("/v1/images/generate", json!({"prompt": "A cat"}))).await;
+    assert_eq!(status, 200);
+}
