@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName, HeaderValue};
 use http_body::Body;
 use http_body_util::{BodyExt, Limited};
 
@@ -13,9 +13,10 @@ use sora2api_core::Error;
 
 /// The credential of an `Authorization` header: `Bearer <token>` (scheme case-insensitive);
 /// with `raw_ok`, a bare token without a scheme too (the admin API accepts both, as the
-/// original). `None` when the header is missing, not text, or has another scheme.
+/// original). `None` when the header is missing, repeated (which one counts would depend on
+/// who reads it: a proxy in front may check the other), not text, or has another scheme.
 pub(crate) fn bearer(headers: &HeaderMap, raw_ok: bool) -> Option<&str> {
-    let value = headers.get(AUTHORIZATION)?.to_str().ok()?.trim();
+    let value = single(headers, &AUTHORIZATION)?.to_str().ok()?.trim();
     match value.split_once(' ') {
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Some(token.trim()),
         Some(_) => None,
@@ -25,14 +26,22 @@ pub(crate) fn bearer(headers: &HeaderMap, raw_ok: bool) -> Option<&str> {
 }
 
 /// Whether the body is declared as JSON: `application/json` or `application/<x>+json`, any
-/// parameters. A missing content type is not JSON (the client must say what it sends).
+/// parameters. A missing content type is not JSON (the client must say what it sends), nor
+/// are two of them.
 pub(crate) fn is_json(headers: &HeaderMap) -> bool {
-    let Some(value) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+    let Some(value) = single(headers, &CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return false;
     };
     let essence = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
     essence == "application/json"
         || essence.strip_prefix("application/").is_some_and(|sub| sub.ends_with("+json"))
+}
+
+/// The header's value if it occurs exactly once.
+fn single<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a HeaderValue> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next()?;
+    values.next().is_none().then_some(first)
 }
 
 /// Collects a request body of at most `limit` bytes within `timeout`.
@@ -73,7 +82,6 @@ where
 
 #[cfg(test)]
 mod tests {
-    use http::HeaderValue;
     use http_body_util::Full;
 
     use super::*;
@@ -94,6 +102,9 @@ mod tests {
         assert_eq!(bearer(&headers(&[("authorization", "k1")]), false), None);
         assert_eq!(bearer(&headers(&[("authorization", "k1")]), true), Some("k1"));
         assert_eq!(bearer(&headers(&[]), true), None);
+        let mut two = headers(&[("authorization", "Bearer k1")]);
+        two.append(AUTHORIZATION, HeaderValue::from_static("Bearer k2"));
+        assert_eq!(bearer(&two, false), None);
     }
 
     #[test]
@@ -110,6 +121,10 @@ mod tests {
             assert!(!is_json(&h), "{bad}");
         }
         assert!(!is_json(&HeaderMap::new()));
+        let mut two = HeaderMap::new();
+        two.append(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        two.append(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        assert!(!is_json(&two));
     }
 
     #[tokio::test]

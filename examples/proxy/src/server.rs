@@ -22,8 +22,33 @@ use tokio::net::TcpListener;
 /// (a slow or idle client must not hold a connection forever).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How [`serve_with`] serves: the shutdown grace period and the header read timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServeConfig {
+    /// How long connections may take to finish after the shutdown future completes.
+    pub grace: Duration,
+    /// How long a client may take to send a request's headers in full before its connection
+    /// is closed without an answer.
+    pub header_read_timeout: Duration,
+}
+
+impl ServeConfig {
+    /// `grace` and the default [`HEADER_READ_TIMEOUT`].
+    pub fn new(grace: Duration) -> ServeConfig {
+        ServeConfig { grace, header_read_timeout: HEADER_READ_TIMEOUT }
+    }
+
+    /// The same with this header read timeout (a slow-client test uses a short one).
+    #[must_use]
+    pub fn header_read_timeout(mut self, timeout: Duration) -> ServeConfig {
+        self.header_read_timeout = timeout;
+        self
+    }
+}
+
 /// Serves `service` on `listener` until `shutdown` completes, then drains connections for at
-/// most `grace`.
+/// most `grace`; headers must arrive within [`HEADER_READ_TIMEOUT`].
 ///
 /// # Errors
 ///
@@ -44,9 +69,35 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    serve_with(listener, service, shutdown, ServeConfig::new(grace)).await
+}
+
+/// [`serve`] with every setting of [`ServeConfig`].
+///
+/// # Errors
+///
+/// As [`serve`].
+pub async fn serve_with<S, B>(
+    listener: TcpListener,
+    service: S,
+    shutdown: impl Future<Output = ()>,
+    config: ServeConfig,
+) -> io::Result<()>
+where
+    S: tower::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let graceful = GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.keep_alive(true).timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    builder
+        .keep_alive(true)
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.header_read_timeout);
     tokio::pin!(shutdown);
     loop {
         let stream = tokio::select! {
@@ -73,9 +124,9 @@ where
         });
     }
     drop(listener);
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(config.grace, graceful.shutdown()).await.is_err() {
         tracing::info!(
-            grace_s = grace.as_secs_f64(),
+            grace_s = config.grace.as_secs_f64(),
             "connections still open after the grace period; closing them"
         );
     }
