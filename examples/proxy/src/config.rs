@@ -40,6 +40,7 @@
 //! | `server.host` | `0.0.0.0` | `SORA2API_SERVER_HOST` | an IP address (or `localhost`) |
 //! | `server.port` | `8000` | `SORA2API_SERVER_PORT` | 0-65535 |
 //! | `server.shutdown_grace` | `10` | `SORA2API_SERVER_SHUTDOWN_GRACE` | seconds >= 0 |
+//! | `server.max_connections` | `25000` | `SORA2API_SERVER_MAX_CONNECTIONS` | connections > 0 |
 //! | `global.api_key` | none | `SORA2API_GLOBAL_API_KEY` | a key without whitespace |
 //! | `global.api_keys` | `[]` | `SORA2API_GLOBAL_API_KEYS` (comma-separated) | keys, added to `api_key` |
 //! | `global.admin_username` | `admin` | `SORA2API_GLOBAL_ADMIN_USERNAME` | not empty |
@@ -236,6 +237,9 @@ pub struct ServerConfig {
     /// `shutdown_grace`: how long requests in flight may finish after a shutdown signal
     /// (default 10 s).
     pub shutdown_grace: Duration,
+    /// `max_connections`: connections served at once; one more gets a 503 and is closed
+    /// (default 25 000).
+    pub max_connections: usize,
 }
 
 /// `[global]`.
@@ -367,6 +371,7 @@ impl Default for Config {
                 host: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
                 port: 8000,
                 shutdown_grace: Duration::from_secs(10),
+                max_connections: crate::server::DEFAULT_MAX_CONNECTIONS,
             },
             global: GlobalConfig {
                 api_key: None,

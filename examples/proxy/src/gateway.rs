@@ -105,7 +105,9 @@ pub async fn run(config: Config, out: &mut dyn Write) -> Result<(), String> {
 
     let background = tokio::spawn(maintain(admin.clone(), engine.clone(), tokens.clone()));
     let service = tower::Layer::layer(&layer, server::not_found());
-    server::serve(listener, service, server::shutdown_signal(), config.server.shutdown_grace)
+    let serve_config = server::ServeConfig::new(config.server.shutdown_grace)
+        .max_connections(config.server.max_connections);
+    server::serve_with(listener, service, server::shutdown_signal(), serve_config)
         .await
         .map_err(|e| e.to_string())?;
 

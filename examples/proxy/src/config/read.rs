@@ -20,7 +20,7 @@ pub(super) const EXAMPLE_API_KEY: &str = "replace-with-a-long-random-key";
 
 /// Every key of a section: for unknown-key suggestions and environment names.
 pub(super) const SECTIONS: &[(&str, &[&str])] = &[
-    ("server", &["host", "port", "shutdown_grace"]),
+    ("server", &["host", "port", "shutdown_grace", "max_connections"]),
     ("global", &["api_key", "api_keys", "admin_username", "admin_password"]),
     (
         "sora",
@@ -287,6 +287,10 @@ impl Config {
                 self.server.port = u16::try_from(port).unwrap_or(u16::MAX);
             }
             ("server", "shutdown_grace") => self.server.shutdown_grace = value.seconds(k, true)?,
+            ("server", "max_connections") => {
+                let n = value.integer(k, 1, i64::MAX, "a number of connections > 0")?;
+                self.server.max_connections = usize::try_from(n).unwrap_or(usize::MAX);
+            }
             ("global", "api_key") => self.global.api_key = Some(api_key(k, value.string(k)?)?),
             ("global", "api_keys") => {
                 self.global.api_keys = value
