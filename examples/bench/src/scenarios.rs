@@ -257,7 +257,9 @@ pub fn streams(args: &Args) -> Result<String, String> {
         pow_difficulty: "ff".into(),
         ..SimConfig::default()
     };
-    let accounts = n.div_ceil(100).max(1);
+    // At most 50 tasks per account: the drafts listing the gateway reads shows the latest 60
+    // items only (with 100 per account, 40 per account never appeared and never ended).
+    let accounts = n.div_ceil(50).max(1);
     let world = World::start(WorldConfig {
         sim,
         accounts,
