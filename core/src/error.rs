@@ -249,11 +249,7 @@ impl Error {
 
     /// The envelope `type`.
     pub fn error_type(&self) -> ErrorType {
-        match self.status() {
-            401 => ErrorType::AuthenticationError,
-            400..=499 => ErrorType::InvalidRequestError,
-            _ => ErrorType::ServerError,
-        }
+        ErrorType::for_status(self.status())
     }
 
     /// The request field at fault, if any.

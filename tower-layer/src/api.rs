@@ -173,18 +173,17 @@ async fn generate(
                 }
             };
             match tokio::time::timeout(shared.blocking_wait, wait).await {
-                Ok(Some(Ending::Completed(result))) => {
-                    let body = chat_completion(
-                        &record.id,
-                        created_s(&record),
-                        &record.model,
-                        &final_content(&result),
-                    );
-                    json_response(200, body).map(OwnedBody::Full)
-                }
-                Ok(Some(other)) => match other.error() {
-                    Some(err) => stored_error_response(&err, retry_after).map(OwnedBody::Full),
-                    None => ack(&record, StatusCode::ACCEPTED),
+                Ok(Some(ending)) => match ending.into_result() {
+                    Ok(result) => {
+                        let body = chat_completion(
+                            &record.id,
+                            created_s(&record),
+                            &record.model,
+                            &final_content(&result),
+                        );
+                        json_response(200, body).map(OwnedBody::Full)
+                    }
+                    Err(err) => stored_error_response(&err, retry_after).map(OwnedBody::Full),
                 },
                 // The wait limit, or the engine stopped before the end: the task is durable
                 // and continues (here or after a restart); the client polls it.

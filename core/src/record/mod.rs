@@ -131,15 +131,15 @@ impl Ending {
         }
     }
 
-    /// The error a blocking request answers with (content violations included); `None` when
-    /// the task completed.
-    pub fn error(&self) -> Option<StoredError> {
+    /// What a blocking request answers: the result, or the error (content violations
+    /// included, as the 400 `content_policy_violation`).
+    pub fn into_result(self) -> Result<TaskResult, StoredError> {
         match self {
-            Ending::Completed(_) => None,
+            Ending::Completed(result) => Ok(result),
             Ending::ContentViolation { reason } => {
-                Some(StoredError::from(&Error::ContentPolicy { reason: reason.clone() }))
+                Err(StoredError::from(&Error::ContentPolicy { reason }))
             }
-            Ending::Failed(err) => Some(err.clone()),
+            Ending::Failed(err) => Err(err),
         }
     }
 }

@@ -732,8 +732,8 @@ fn ending_from_record_renders_like_the_event() {
 #[test]
 fn ending_errors_and_envelopes() {
     let ok = Ending::Completed(TaskResult::Images(vec![]));
-    assert_eq!(ok.error(), None);
-    let violation = Ending::ContentViolation { reason: "nope".into() }.error().unwrap();
+    assert_eq!(ok.into_result(), Ok(TaskResult::Images(vec![])));
+    let violation = Ending::ContentViolation { reason: "nope".into() }.into_result().unwrap_err();
     assert_eq!((violation.status, violation.code.as_str()), (400, "content_policy_violation"));
     let env = violation.envelope().to_string();
     assert!(env.contains(r#""type":"invalid_request_error""#), "{env}");

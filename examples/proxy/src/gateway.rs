@@ -18,7 +18,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sora2api_tower::core::pool::{PoolConfig, TokenPool};
+use sora2api_tower::core::pool::TokenPool;
 use sora2api_tower::{
     Admin, AdminConfig, AdminError, ApiKeys, Engine, EngineConfig, HttpUpstream, Sora2ApiLayer,
     TokenStore,
@@ -139,7 +139,7 @@ fn pow_service(config: &Config) -> sora2api_tower::engine::PowService {
 /// entry whose access token is not stored yet (written to the store at once).
 async fn load_tokens(store: &RedbTokenStore, config: &Config) -> Result<TokenPool, String> {
     let stored = store.tokens().await.map_err(|e| format!("loading the tokens failed: {e}"))?;
-    let mut pool = TokenPool::new(PoolConfig { ..config.pool_config() });
+    let mut pool = TokenPool::new(config.pool_config());
     let known: HashSet<String> =
         stored.iter().map(|r| r.access_token.expose().to_owned()).collect();
     for record in stored {

@@ -11,48 +11,26 @@
 //!   one per kill; the count is printed.
 #![expect(clippy::unwrap_used, reason = "test helpers fail loudly, like the tests")]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+mod common;
+
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use sora2api_tower::core::sim::{AccountSpec, SimConfig, Timings};
 use sora2api_tower::sim_server::{SimHandle, SimServer};
 
-const BIN: &str = env!("CARGO_BIN_EXE_sora2api");
+use common::{origin_in, send, start, Proc};
+
 const KEY: &str = "crash-key-1";
 
-/// The proxy child; SIGKILLed when dropped.
-struct Proxy {
-    child: Child,
-    origin: String,
+/// Starts the proxy on `config`; the process and its origin.
+fn start_proxy(config: &Path) -> (Proc, String) {
+    let (proxy, first, _) = start(&["--config", config.to_str().unwrap()], "error", 0);
+    (proxy, origin_in(&first))
 }
 
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_proxy(config: &Path) -> Proxy {
-    let mut child = Command::new(BIN)
-        .args(["--config", config.to_str().unwrap()])
-        .env("SORA2API_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    std::thread::spawn(move || lines.for_each(drop));
-    let start = first.find("http://").unwrap();
-    let origin = first[start..].split(';').next().unwrap().to_owned();
-    Proxy { child, origin }
-}
-
-/// One request; status, headers and body (the body is not read for streams).
+/// One request; status, lower-cased head and body (the body is not read for streams).
 fn request(
     origin: &str,
     method: &str,
@@ -61,34 +39,8 @@ fn request(
     body: &str,
     stream: bool,
 ) -> (u16, String, String) {
-    let host = origin.trim_start_matches("http://");
-    let mut s = TcpStream::connect(host).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {auth}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = Vec::new();
-    if stream {
-        // Headers only: the client goes away once it knows the task.
-        let mut buf = [0u8; 4096];
-        while !response.windows(4).any(|w| w == b"\r\n\r\n") {
-            let n = s.read(&mut buf).unwrap();
-            if n == 0 {
-                break;
-            }
-            response.extend_from_slice(&buf[..n]);
-        }
-    } else {
-        s.read_to_end(&mut response).unwrap();
-    }
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    (status, head.to_ascii_lowercase(), body.to_owned())
+    let reply = send(origin, method, path, auth, body, stream);
+    (reply.status, reply.head, reply.body)
 }
 
 /// A seeded xorshift: the kill points reproduce.
@@ -174,17 +126,17 @@ fn kill_9_at_seeded_moments_loses_no_task() {
     let mut kills = 0;
     let mut next_job = 0;
     for round in 0..6 {
-        let proxy = start_proxy(&config);
+        let (proxy, origin) = start_proxy(&config);
         // Every id known so far answers right after the start.
         for id in &ids {
             let (status, _, body) =
-                request(&proxy.origin, "GET", &format!("/v1/tasks/{id}"), KEY, "", false);
+                request(&origin, "GET", &format!("/v1/tasks/{id}"), KEY, "", false);
             assert_eq!(status, 200, "round {round}, {id}: {body}");
         }
         for _ in 0..4 {
             let (path, body, stream) = job(next_job);
             next_job += 1;
-            let (status, head, text) = request(&proxy.origin, "POST", path, KEY, &body, stream);
+            let (status, head, text) = request(&origin, "POST", path, KEY, &body, stream);
             assert_eq!(status, 200, "{path}: {text}");
             let id = head
                 .lines()
@@ -201,14 +153,14 @@ fn kill_9_at_seeded_moments_loses_no_task() {
     }
 
     // The last start: everything finishes.
-    let proxy = start_proxy(&config);
+    let (proxy, origin) = start_proxy(&config);
     // At most 120 s in all (1 200 polls 100 ms apart).
     let mut polls = 0;
     for id in &ids {
         loop {
             polls += 1;
             let (status, _, body) =
-                request(&proxy.origin, "GET", &format!("/v1/tasks/{id}"), KEY, "", false);
+                request(&origin, "GET", &format!("/v1/tasks/{id}"), KEY, "", false);
             assert_eq!(status, 200, "{id}: {body}");
             let task: serde_json::Value = serde_json::from_str(&body).unwrap();
             if task["status"] == "completed" {
@@ -220,7 +172,7 @@ fn kill_9_at_seeded_moments_loses_no_task() {
         }
     }
     let (status, _, body) = request(
-        &proxy.origin,
+        &origin,
         "POST",
         "/api/login",
         "",
@@ -230,7 +182,7 @@ fn kill_9_at_seeded_moments_loses_no_task() {
     assert_eq!(status, 200, "{body}");
     let session: serde_json::Value = serde_json::from_str(&body).unwrap();
     let session = session["token"].as_str().unwrap().to_owned();
-    let (_, _, body) = request(&proxy.origin, "GET", "/api/tokens", &session, "", false);
+    let (_, _, body) = request(&origin, "GET", "/api/tokens", &session, "", false);
     let tokens: serde_json::Value = serde_json::from_str(&body).unwrap();
     for token in tokens.as_array().unwrap() {
         assert_eq!(token["in_flight_image"], 0, "{token}");

@@ -3,75 +3,11 @@
 //! HTTP/1.1 on loopback.
 #![expect(clippy::unwrap_used, clippy::panic, reason = "test helpers fail loudly, like the tests")]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_sora2api");
-
-/// A child process, killed when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Proc {
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.0.id().to_string();
-        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-        self.0.wait().unwrap()
-    }
-}
-
-/// Starts `sora2api args..`; returns it, the first line of its stdout and the `extra` lines
-/// after it (the rest is drained).
-fn start(args: &[&str], extra: usize) -> (Proc, String, Vec<String>) {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env("SORA2API_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let more: Vec<String> = lines.by_ref().take(extra).map(Result::unwrap).collect();
-    drain(lines);
-    (Proc(child), first, more)
-}
-
-fn drain(lines: std::io::Lines<BufReader<ChildStdout>>) {
-    std::thread::spawn(move || lines.for_each(drop));
-}
-
-/// One request; status and body.
-fn request(origin: &str, method: &str, path: &str, auth: &str, body: &str) -> (u16, String) {
-    let host = origin.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(host).unwrap();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {auth}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response.split(' ').nth(1).unwrap().parse().unwrap();
-    let body = response.split_once("\r\n\r\n").unwrap().1.to_owned();
-    (status, body)
-}
-
-/// The `http://..` at the end of a "listening on http://addr..." line.
-fn origin_in(line: &str) -> String {
-    let start = line.find("http://").unwrap();
-    line[start..].split([';', ' ', ',']).next().unwrap().to_owned()
-}
+use common::{origin_in, request, start};
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("sora2api-{name}-{}", std::process::id()));
@@ -115,13 +51,13 @@ fn json(body: &str) -> serde_json::Value {
 #[test]
 fn config_mode_serves_survives_a_restart_and_keeps_one_copy_of_each_token() {
     let dir = temp_dir("gateway");
-    let (_sim, first, more) = start(&["sim", "--listen", "127.0.0.1:0", "--fast"], 1);
+    let (_sim, first, more) = start(&["sim", "--listen", "127.0.0.1:0", "--fast"], "warn", 1);
     let sim = origin_in(&first);
     let token = more[0].strip_prefix("access_token: ").unwrap().to_owned();
     let config = write_config(&dir, &sim, &token);
     let config = config.to_str().unwrap();
 
-    let (gateway, line, _) = start(&["--config", config], 0);
+    let (gateway, line, _) = start(&["--config", config], "warn", 0);
     assert!(line.contains("1 token(s)") && line.contains("0 task(s) resumed"), "{line}");
     let gw = origin_in(&line);
     let (status, body) =
@@ -145,7 +81,7 @@ fn config_mode_serves_survives_a_restart_and_keeps_one_copy_of_each_token() {
     assert!(gateway.terminate().success(), "a clean exit on SIGTERM");
 
     // The same data directory: the token is not added twice, the task is still known.
-    let (gateway, line, _) = start(&["--config", config], 0);
+    let (gateway, line, _) = start(&["--config", config], "warn", 0);
     assert!(line.contains("1 token(s)"), "{line}");
     let gw = origin_in(&line);
     let mut done = false;
@@ -178,7 +114,7 @@ fn config_mode_serves_survives_a_restart_and_keeps_one_copy_of_each_token() {
 
 #[test]
 fn demo_mode_answers_the_founding_documents_requests() {
-    let (demo, first, _) = start(&["--demo", "--listen", "127.0.0.1:0"], 0);
+    let (demo, first, _) = start(&["--demo", "--listen", "127.0.0.1:0"], "warn", 0);
     let gw = origin_in(&first);
     let (status, body) = request(&gw, "GET", "/v1/models", "han1234", "");
     assert_eq!(status, 200);
