@@ -32,6 +32,11 @@ pub(super) enum Call {
     Solve,
     /// The sentinel-protected create (image, video, remix, storyboard, extension, character video).
     Create,
+    /// Look for a create whose answer was lost in the account's running tasks
+    /// (`recent_tasks` for images, `nf/pending/v2` for videos).
+    FindCreated,
+    /// Look for it in the drafts (a video that finished meanwhile).
+    FindCreatedDraft,
     /// Poll `recent_tasks` for an image task.
     PollImage,
     /// Poll `nf/pending/v2` for a video task.
@@ -61,7 +66,7 @@ pub(super) enum Call {
 impl Call {
     /// Polls wait for the poll timer.
     pub(super) fn is_poll(self) -> bool {
-        matches!(self, Call::PollImage | Call::PollPending | Call::Cameo)
+        matches!(self, Call::PollImage | Call::PollPending | Call::Cameo | Call::FindCreated)
     }
 
     /// Calls that carry a sentinel token.
@@ -72,6 +77,11 @@ impl Call {
     /// Best-effort cleanup that never fails the task.
     pub(super) fn is_cleanup(self) -> bool {
         self == Call::DeleteCharacter
+    }
+
+    /// Looking for a create whose answer was lost ([`super::recover`]).
+    pub(super) fn is_lookup(self) -> bool {
+        matches!(self, Call::FindCreated | Call::FindCreatedDraft)
     }
 }
 
@@ -127,6 +137,14 @@ pub(super) struct Facts {
     pub announced: bool,
     /// The upstream task id of the accepted create.
     pub upstream_task: Option<String>,
+    /// When the create was sent, while its answer is not known: set (and stored) before the
+    /// create leaves, cleared by its reply. Still set after a resume, it means the create may
+    /// or may not have reached the upstream: look for it before creating again.
+    pub create_sent_ms: Option<u64>,
+    /// Looking for the lost create: the running-task list showed nothing, now the drafts.
+    pub find_in_drafts: bool,
+    /// Completed rounds of looking for the lost create.
+    pub find_rounds: u32,
     /// Look in the drafts on the next call instead of polling pending.
     pub check_drafts: bool,
     /// The drafts v2 route is missing: use the legacy one.
@@ -235,6 +253,8 @@ pub(super) fn next(g: &Generation) -> Option<Call> {
         Operation::TextToImage { .. } | Operation::ImageToImage { .. } => {
             if f.upstream_task.is_some() {
                 Some(Call::PollImage)
+            } else if f.create_sent_ms.is_some() {
+                Some(Call::FindCreated)
             } else if input_image(g).is_some() && f.image_media_id.is_none() {
                 Some(Call::UploadImage)
             } else {
@@ -248,6 +268,8 @@ pub(super) fn next(g: &Generation) -> Option<Call> {
         | Operation::Extension { .. } => {
             if f.upstream_task.is_some() {
                 Some(if f.check_drafts { Call::Drafts } else { Call::PollPending })
+            } else if f.create_sent_ms.is_some() {
+                Some(find_created(f))
             } else if input_image(g).is_some() && f.image_media_id.is_none() {
                 Some(Call::UploadImage)
             } else {
@@ -267,9 +289,19 @@ pub(super) fn next(g: &Generation) -> Option<Call> {
                 None if f.upstream_task.is_some() => {
                     Some(if f.check_drafts { Call::Drafts } else { Call::PollPending })
                 }
+                None if f.create_sent_ms.is_some() => Some(find_created(f)),
                 None => with_sentinel(Call::Create),
             }
         }
+    }
+}
+
+/// Where a video task looks for its lost create next.
+fn find_created(f: &Facts) -> Call {
+    if f.find_in_drafts {
+        Call::FindCreatedDraft
+    } else {
+        Call::FindCreated
     }
 }
 
@@ -404,6 +436,11 @@ pub(super) fn build(g: &mut Generation, call: Call, now_ms: u64) -> Built {
             }
             None => Built::Finish(Event::Failed(Error::Internal), Outcome::Abandoned),
         },
+        Call::FindCreated => Built::Send(match g.request.operation.task_kind() {
+            crate::request::TaskKind::Image => adapter::poll_image(g),
+            _ => adapter::poll_pending(g),
+        }),
+        Call::FindCreatedDraft => Built::Send(adapter::drafts(g)),
         Call::PollImage => Built::Send(adapter::poll_image(g)),
         Call::PollPending => Built::Send(adapter::poll_pending(g)),
         Call::Drafts => Built::Send(adapter::drafts(g)),
@@ -465,7 +502,9 @@ fn random_bytes(g: &mut Generation) -> [u8; 16] {
 pub(super) fn absorb(g: &mut Generation, call: Call, class: &Class) -> bool {
     match (call, class) {
         // drafts v2 is missing on this backend: fall back to the legacy route (decisions 14).
-        (Call::Drafts, Class::Fatal { status: 404 | 410 }) if !g.facts.legacy_drafts => {
+        (Call::Drafts | Call::FindCreatedDraft, Class::Fatal { status: 404 | 410 })
+            if !g.facts.legacy_drafts =>
+        {
             g.facts.legacy_drafts = true;
             true
         }
@@ -529,6 +568,9 @@ pub(super) fn learn(
             g.poll_later(now_ms, g.cfg.poll_interval_ms);
             g.out.push_back(super::Output::Persist);
         }
+        Call::FindCreated | Call::FindCreatedDraft => {
+            super::recover::learn(g, call, reply, now_ms)?
+        }
         Call::PollImage => {
             match up::decode_recent_tasks(reply, upstream_task(g)).map_err(undecodable)? {
                 up::ImageTaskStatus::Queued { progress_pct }
@@ -590,8 +632,16 @@ pub(super) fn learn(
                 }
                 up::DraftOutcome::NotYet => {
                     let pages = g.facts.drafts_pages.saturating_add(1);
+                    // The task's draft is newer than the task: a page that reaches older
+                    // drafts ends the search (B24), whatever the account's backlog.
+                    let oldest_possible =
+                        g.started_ms.saturating_sub(super::recover::CLOCK_SLACK_MS);
+                    let reaches_older = page
+                        .items
+                        .iter()
+                        .any(|d| d.created_ms.is_some_and(|at| at < oldest_possible));
                     match page.cursor {
-                        Some(cursor) if pages < g.cfg.drafts_lookback_pages => {
+                        Some(cursor) if pages < g.cfg.drafts_lookback_pages && !reaches_older => {
                             g.facts.drafts_cursor = Some(cursor);
                             g.facts.drafts_pages = pages;
                         }

@@ -6,9 +6,11 @@
 //! back to [`super::Generation::resume`].
 //!
 //! What resumes how:
-//! - nothing accepted upstream yet (uploads, sentinel, an unanswered create): the attempt
-//!   starts over; at worst a create whose reply was lost in the crash runs twice
-//!   (at-least-once up to the create, exactly-once after its reply was persisted);
+//! - nothing accepted upstream yet (uploads, sentinel): the attempt starts over;
+//! - a create sent but not answered (`create_sent_ms`, stored before the create leaves): the
+//!   task first looks for it on the same account ([`super::recover`]) and adopts it if the
+//!   upstream has it; only a create the upstream never listed within the recovery window is
+//!   sent again;
 //! - accepted (`upstream_task` or a cameo): a lease on the same token, then polling only;
 //! - a character in progress continues from its last learnt step (a lost avatar download is
 //!   simply downloaded again).
@@ -29,6 +31,9 @@ pub struct Checkpoint {
     progress: f32,
     pub(super) rng: u64,
     upstream_task: Option<String>,
+    /// Absent in checkpoints written before it existed: read as `None`.
+    #[serde(default)]
+    create_sent_ms: Option<u64>,
     legacy_drafts: bool,
     urlless_draft: bool,
     announced: bool,
@@ -52,6 +57,7 @@ impl Checkpoint {
             progress: g.progress,
             rng: g.rng,
             upstream_task: f.upstream_task.clone(),
+            create_sent_ms: f.create_sent_ms,
             legacy_drafts: f.legacy_drafts,
             urlless_draft: f.urlless_draft,
             announced: f.announced,
@@ -73,6 +79,7 @@ impl Checkpoint {
         g.progress = self.progress;
         let f = &mut g.facts;
         f.upstream_task = self.upstream_task;
+        f.create_sent_ms = self.create_sent_ms;
         f.legacy_drafts = self.legacy_drafts;
         f.urlless_draft = self.urlless_draft;
         f.announced = self.announced;

@@ -52,6 +52,7 @@ mod calls;
 mod checkpoint;
 #[cfg(all(feature = "sim", any(test, feature = "fuzzing")))]
 pub(crate) mod harness;
+mod recover;
 mod sentinel_cache;
 #[cfg(test)]
 #[cfg(feature = "sim")]
@@ -93,12 +94,18 @@ pub struct MachineConfig {
     pub backoff_max_ms: u64,
     /// Drafts per page when looking up a finished video (default 15).
     pub drafts_page_size: u32,
-    /// Pages of drafts looked through before waiting for the next poll (default 4, B24).
+    /// Most pages of drafts looked through before waiting for the next poll (default 40,
+    /// B24). Paging stops earlier, at the first page that reaches drafts made before the task
+    /// started: the task's draft cannot be older than the task.
     pub drafts_lookback_pages: u32,
     /// Image tasks looked through in `recent_tasks` (default 50, B24).
     pub recent_tasks_limit: u32,
     /// A video progress message goes out at least this often (default 30 s, decisions 3).
     pub progress_heartbeat_ms: u64,
+    /// How long after a create whose answer was lost (a crash) the task keeps looking for it
+    /// in the account's task lists before it creates again (default 30 s; see
+    /// [`Checkpoint`]). The upstream may list a new task only after a delay.
+    pub create_recovery_window_ms: u64,
     /// Iterations the PoW solver may spend on one challenge (the shell's CPU budget).
     pub pow_max_iterations: u32,
     /// UTC offset (minutes) and zone name the PoW date string claims.
@@ -117,9 +124,10 @@ impl Default for MachineConfig {
             backoff_base_ms: 2_000,
             backoff_max_ms: 30_000,
             drafts_page_size: 15,
-            drafts_lookback_pages: 4,
+            drafts_lookback_pages: 40,
             recent_tasks_limit: 50,
             progress_heartbeat_ms: 30_000,
+            create_recovery_window_ms: 30_000,
             pow_max_iterations: crate::pow::POW_MAX_ITERATION,
             pow_timezone: (0, "Coordinated Universal Time".into()),
         }
@@ -435,6 +443,13 @@ impl Generation {
                 if self.stage != Stage::Leasing {
                     return Err(InputError::Unexpected("NoToken while not leasing"));
                 }
+                if self.facts.create_sent_ms.is_some() && !self.facts.committed() {
+                    // The account that may hold the lost create is gone: nothing can be
+                    // looked up or polled there, so create again on any account.
+                    self.facts.create_sent_ms = None;
+                    self.ask_lease();
+                    return Ok(());
+                }
                 // A retry that finds no token fails with what made it retry (often the reason
                 // the pool has no token left, e.g. an auto-disable), not with the pool's text.
                 let error = match self.last_failure.take() {
@@ -479,6 +494,9 @@ impl Generation {
             }
             Input::Reply(id, reply) => {
                 let call = self.take_in_flight(id)?;
+                if call == Call::Create {
+                    self.facts.create_sent_ms = None;
+                }
                 let class = crate::upstream::classify(&reply);
                 match class {
                     Class::Ok => match calls::learn(self, call, &reply, now_ms) {
@@ -502,6 +520,9 @@ impl Generation {
             }
             Input::Transport(id, error) => {
                 let call = self.take_in_flight(id)?;
+                if call == Call::Create {
+                    self.facts.create_sent_ms = None;
+                }
                 self.failed_call(now_ms, call, crate::upstream::classify_transport(&error));
                 Ok(())
             }
@@ -551,8 +572,10 @@ impl Generation {
             TaskKind::Image => Work::Image,
             _ => Work::Video,
         };
-        // An accepted task can only be polled with the account that owns it.
-        let token = if self.facts.committed() { self.token } else { None };
+        // An accepted task can only be polled with the account that owns it, and a create
+        // whose answer was lost can only be looked for there.
+        let pinned = self.facts.committed() || self.facts.create_sent_ms.is_some();
+        let token = if pinned { self.token } else { None };
         let request = LeaseRequest { work, pro: self.request.requires_pro(), token };
         self.out.push_back(Output::Lease(request));
         self.stage = Stage::Leasing;
@@ -577,6 +600,12 @@ impl Generation {
         self.next_request += 1;
         match calls::build(self, call, now_ms) {
             calls::Built::Send(request) => {
+                if call == Call::Create {
+                    // Stored before it leaves: a crash before its answer is stored makes the
+                    // resumed task look for this create upstream instead of sending it again.
+                    self.facts.create_sent_ms = Some(now_ms);
+                    self.out.push_back(Output::Persist);
+                }
                 self.out.push_back(Output::Send(id, request));
                 self.stage = Stage::InFlight { id, call };
             }
@@ -643,6 +672,19 @@ impl Generation {
                 // Deleting a temporary character failed: never fail the task for it.
                 self.facts.cleanup_done();
             }
+            _ if call.is_lookup() => match class {
+                Class::CountryUnsupported { .. } | Class::Fatal { .. } | Class::InvalidRequest => {
+                    // The lists cannot be read here: stop looking and create again.
+                    self.facts.create_sent_ms = None;
+                }
+                _ => {
+                    // Unknown whether the create is there: look again later.
+                    self.poll_failures = self.poll_failures.saturating_add(1);
+                    let delay = self.backoff(self.poll_failures).max(self.cfg.poll_interval_ms);
+                    self.next_poll_ms = now_ms.saturating_add(delay);
+                    self.facts.retry_later(call);
+                }
+            },
             _ if self.facts.committed() => match class {
                 Class::CountryUnsupported { .. } | Class::Fatal { .. } | Class::InvalidRequest => {
                     self.end(Event::Failed(Error::Upstream { message: reason }), Outcome::Failure);

@@ -658,3 +658,181 @@ fn a_video_url_that_cannot_be_fetched_is_a_client_error() {
     assert_eq!(world.releases, vec![Outcome::Abandoned], "no retry, no penalty for the token");
     assert_eq!(logged(&world, Method::Post, "/backend/characters/upload"), 0);
 }
+
+/// The kinds of create a lost answer can hide: image, video, image-to-video, storyboard,
+/// remix, character video.
+fn creating_requests() -> Vec<GenerationRequest> {
+    // Every world seeds the same posts; the strict simulator remixes only those.
+    let remix = one_account().sim.posts().first().cloned().unwrap();
+    vec![
+        chat("gpt-image", "A lost image"),
+        chat("sora2-landscape-10s", "A lost video"),
+        dedicated(
+            Endpoint::VideosTransform,
+            serde_json::json!({"prompt": "A lost i2v", "image": B64.encode(PNG)}),
+        ),
+        chat("sora2-landscape-10s", "[5s]A lost shot [5s]Another lost shot"),
+        dedicated(
+            Endpoint::VideosRemix,
+            serde_json::json!({"prompt": "A lost remix", "remix_target_id": remix}),
+        ),
+        dedicated(
+            Endpoint::CharactersGenerate,
+            serde_json::json!({"prompt": "A lost dance", "video": B64.encode(MP4)}),
+        ),
+    ]
+}
+
+/// Runs `request` until its create has been sent and answered, then crashes before the
+/// answer is stored; returns the world and the last stored checkpoint (which says "create
+/// sent").
+fn crash_after_the_create_left(request: &GenerationRequest) -> (World, Checkpoint) {
+    let mut world = World::new(&[AccountSpec::pro("pro@example.com")]);
+    let mut g = task(request.clone());
+    world.run_until(&mut g, |o, _| {
+        matches!(o, Output::Send(_, r) if [
+            "/backend/nf/create", "/backend/video_gen", "/backend/nf/create/storyboard",
+        ].contains(&r.path_and_query()))
+    });
+    assert_eq!(world.sim.creates(), 1, "{}", request.operation.name());
+    let stored = world.checkpoints.last().unwrap().to_json();
+    let json: serde_json::Value = serde_json::from_str(&stored).unwrap();
+    assert!(json["create_sent_ms"].is_u64(), "stored before the create left: {stored}");
+    assert!(json["upstream_task"].is_null(), "{stored}");
+    drop(g);
+    world.crash();
+    (world, Checkpoint::from_json(&stored).unwrap())
+}
+
+#[test]
+fn a_create_whose_answer_was_lost_is_found_not_sent_again() {
+    for request in creating_requests() {
+        // Resumed at once (the task still runs upstream) and long after (a video is done and
+        // only its draft lists it; an image is still in recent_tasks).
+        for downtime_ms in [0, 120_000] {
+            let (mut world, checkpoint) = crash_after_the_create_left(&request);
+            world.now += downtime_ms;
+            let mut resumed = Generation::resume(
+                world.now,
+                TaskId::new(START_MS, 42),
+                request.clone(),
+                cfg(),
+                checkpoint,
+            );
+            run(&mut world, &mut resumed);
+            let name = request.operation.name();
+            assert!(
+                world.completed().is_some(),
+                "{name} after {downtime_ms} ms: {:?}",
+                world.events
+            );
+            assert_eq!(world.sim.creates(), 1, "{name} after {downtime_ms} ms: one create");
+            assert!(resumed.is_accepted());
+            assert_eq!(world.pool.total_in_flight(), 0);
+        }
+    }
+}
+
+#[test]
+fn a_create_that_never_arrived_is_sent_once_after_the_window() {
+    for request in creating_requests() {
+        let name = request.operation.name();
+        // Stop at the Persist that stores "create sent", before the create leaves.
+        let mut world = World::new(&[AccountSpec::pro("pro@example.com")]);
+        let mut g = task(request.clone());
+        let mut k = 0;
+        loop {
+            k += 1;
+            let mut seen = 0;
+            let mut probe = World::new(&[AccountSpec::pro("pro@example.com")]);
+            let mut p = task(request.clone());
+            probe.run_until(&mut p, |o, _| {
+                if matches!(o, Output::Persist) {
+                    seen += 1;
+                }
+                seen == k
+            });
+            let stored = probe.checkpoints.last().unwrap().to_json();
+            if stored.contains("\"create_sent_ms\":null") {
+                assert!(k < 20, "{name}: no checkpoint says create sent");
+                continue;
+            }
+            assert_eq!(probe.sim.creates(), 0, "{name}: stored before it left");
+            break;
+        }
+        let mut seen = 0;
+        world.run_until(&mut g, |o, _| {
+            if matches!(o, Output::Persist) {
+                seen += 1;
+            }
+            seen == k
+        });
+        let checkpoint = world.checkpoints.last().unwrap().clone();
+        let sent_ms = world.now;
+        drop(g);
+        world.crash();
+        let mut resumed =
+            Generation::resume(world.now, TaskId::new(START_MS, 42), request, cfg(), checkpoint);
+        run(&mut world, &mut resumed);
+        assert!(world.completed().is_some(), "{name}: {:?}", world.events);
+        assert_eq!(world.sim.creates(), 1, "{name}: created once, after looking");
+        let create_at = world
+            .sim
+            .requests()
+            .iter()
+            .find(|r| {
+                r.method == Method::Post
+                    && ["/backend/nf/create", "/backend/video_gen", "/backend/nf/create/storyboard"]
+                        .contains(&r.path())
+            })
+            .map(|r| r.at_ms)
+            .unwrap();
+        assert!(
+            create_at >= sent_ms + cfg().create_recovery_window_ms,
+            "{name}: looked for the whole window before creating again"
+        );
+        let looked = logged(&world, Method::Get, "/backend/nf/pending/v2")
+            + logged(&world, Method::Get, "/backend/v2/recent_tasks");
+        assert!(looked >= 2, "{name}: looked at least twice, {looked}");
+    }
+}
+
+#[test]
+fn a_draft_far_back_in_a_busy_account_is_found() {
+    // 80 videos finish on the account while ours runs: its draft is on page 6 of 15, beyond
+    // the old fixed lookback of 4 pages.
+    let mut world =
+        World::new(&[AccountSpec { quota: 1_000, ..AccountSpec::pro("busy@example.com") }]);
+    let mut g = task(chat("sora2-landscape-10s", "The busy account's video"));
+    world.run_until(
+        &mut g,
+        |o, _| matches!(o, Output::Send(_, r) if r.path_and_query() == "/backend/nf/create"),
+    );
+    let mut others: Vec<Generation> = (0..80)
+        .map(|i| {
+            Generation::new(
+                world.now,
+                TaskId::new(world.now, 1000 + i),
+                chat("sora2-landscape-10s", &format!("Another video {i}")),
+                cfg(),
+                i as u64,
+            )
+        })
+        .collect();
+    // Ours is done upstream first; the others finish after it, so their drafts are newer.
+    world.now += 600_000;
+    for other in &mut others {
+        world.events.clear();
+        world.run(other);
+        assert!(world.completed().is_some(), "{:?}", world.events);
+    }
+    world.events.clear();
+    run(&mut world, &mut g);
+    assert!(
+        matches!(world.terminal(), Some(Event::Completed(TaskResult::Videos(_)))),
+        "{:?}",
+        world.terminal()
+    );
+    let pages = logged(&world, Method::Get, "/backend/project_y/profile/drafts");
+    assert!(pages >= 6, "paged back to the draft: {pages} pages");
+}

@@ -62,6 +62,7 @@ mod headers;
 mod http;
 mod images;
 mod jwt;
+mod listing;
 mod multipart;
 mod sentinel;
 #[cfg(test)]
@@ -89,6 +90,7 @@ pub use headers::{Auth, SentinelToken, SESSION_COOKIE, SORA_WEB_ORIGIN};
 pub use http::{Method, TransportError, UpstreamReply, UpstreamRequest};
 pub use images::{decode_recent_tasks, image_gen, recent_tasks, upload_image, ImageTaskStatus};
 pub use jwt::{jwt_claims, JwtClaims, JwtError};
+pub use listing::{decode_pending_listing, decode_recent_listing, Listed};
 pub use multipart::Multipart;
 pub use sentinel::{sentinel_req, SENTINEL_FLOW};
 pub use videos::{

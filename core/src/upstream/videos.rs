@@ -391,6 +391,10 @@ pub struct Draft {
     pub generation_id: Option<String>,
     /// `download_urls.no_watermark`: a watermark-free URL, when upstream offers one.
     pub no_watermark_url: Option<String>,
+    /// `prompt`: the prompt the video was made from.
+    pub prompt: Option<String>,
+    /// `created_at` as unix milliseconds (seconds, milliseconds or RFC 3339 upstream).
+    pub created_ms: Option<u64>,
 }
 
 /// What the drafts say about a video task (2.5, decisions 14).
@@ -487,6 +491,10 @@ struct DraftItem {
     generation_id: Lenient<String>,
     #[serde(default)]
     download_urls: Lenient<DownloadUrls>,
+    #[serde(default)]
+    prompt: Lenient<String>,
+    #[serde(default)]
+    created_at: Lenient<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -513,6 +521,8 @@ pub fn decode_drafts(reply: &UpstreamReply) -> Result<DraftsPage, DecodeError> {
             other_reason: d.error_reason.non_empty().or_else(|| d.reason.non_empty()),
             generation_id: d.generation_id.non_empty(),
             no_watermark_url: d.download_urls.into_inner().and_then(|u| u.no_watermark.non_empty()),
+            prompt: d.prompt.non_empty(),
+            created_ms: super::listing::timestamp_ms(d.created_at.into_inner()),
         })
         .collect();
     Ok(DraftsPage { items, cursor: r.cursor.non_empty() })
