@@ -420,3 +420,88 @@ async fn submits_beyond_the_task_cap_are_refused_before_anything_is_stored() {
     let again = engine.submit(call("gpt-image", "A cat")).await.unwrap();
     assert!(matches!(drain(again.events).await.last(), Some(Event::Completed(_))));
 }
+
+/// Forwards to the simulator, but the answer of every create is lost: the create happens
+/// upstream, then the process "dies" before it hears back (the request never returns).
+struct LosesCreateAnswers {
+    sim: SimUpstream,
+    lost: tokio::sync::Notify,
+}
+
+impl Upstream for LosesCreateAnswers {
+    fn send(&self, req: UpstreamRequest) -> BoxFuture<'_, Result<UpstreamReply, TransportError>> {
+        let create = ["/backend/nf/create", "/backend/video_gen"].contains(&req.path_and_query());
+        Box::pin(async move {
+            let reply = self.sim.send(req).await;
+            if create {
+                self.lost.notify_one();
+                std::future::pending::<()>().await;
+            }
+            reply
+        })
+    }
+
+    fn fetch(&self, url: String) -> BoxFuture<'_, Result<Bytes, FetchError>> {
+        self.sim.fetch(url)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restarted_engine_finds_the_create_whose_answer_was_lost() {
+    for (model, prompt) in [("sora2-landscape-10s", "A lost video"), ("gpt-image", "A lost image")]
+    {
+        let store = Arc::new(MemoryStore::new());
+        let sim = SimUpstream::new(sim(Some(Timings::observed().scaled(10))));
+        let accounts = vec![sim.with_sim(|s| s.add_account(AccountSpec::pro("a@example.com")))];
+        let losing =
+            Arc::new(LosesCreateAnswers { sim: sim.clone(), lost: tokio::sync::Notify::new() });
+        let engine =
+            Engine::new(engine_config(), losing.clone(), store.clone(), pool(&accounts, |_| {}));
+        let submitted = engine.submit(call(model, prompt)).await.unwrap();
+        losing.lost.notified().await;
+        engine.abort();
+        assert_eq!(sim.with_sim(|s| s.creates()), 1);
+        let record = stored(&store, &submitted.id).await;
+        let checkpoint = record.checkpoint.as_deref().and_then(Checkpoint::from_json).unwrap();
+        assert!(!checkpoint.accepted(), "the answer never arrived");
+        assert!(!record.media_dropped());
+
+        // A new process on the same store.
+        let engine = Engine::new(
+            engine_config(),
+            Arc::new(sim.clone()),
+            store.clone(),
+            pool(&accounts, |_| {}),
+        );
+        assert_eq!(engine.resume_unfinished().await.unwrap(), 1);
+        let events = drain(engine.subscribe(&submitted.id).expect("resumed")).await;
+        assert!(matches!(events.last(), Some(Event::Completed(_))), "{model}: {events:?}");
+        assert_eq!(stored(&store, &submitted.id).await.status, TaskStatus::Completed);
+        assert_eq!(sim.with_sim(|s| s.creates()), 1, "{model}: found upstream, not created again");
+        assert_eq!(engine.with_pool(|p| p.total_in_flight()), 0);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_end_the_store_refuses_stays_in_memory_until_it_is_stored() {
+    let w = world(1);
+    let submitted = w.engine.submit(call("gpt-image", "A cat kept in memory")).await.unwrap();
+    let id = submitted.id.clone();
+    let mut events = submitted.events;
+    // The record is stored; from now on every write fails.
+    w.store.set_fail_writes(true);
+    while !events.recv().await.unwrap().is_terminal() {}
+    // Long after the end (virtual time), the store still says processing, but the task
+    // answers its ending from memory.
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    assert_eq!(stored(&w.store, &id).await.status, TaskStatus::Processing);
+    let live = w.engine.get(&id).await.unwrap().unwrap();
+    assert_eq!(live.status, TaskStatus::Completed);
+    assert_eq!(w.engine.live_tasks(), 1);
+
+    w.store.set_fail_writes(false);
+    let rest = drain(events).await;
+    assert!(rest.is_empty(), "{rest:?}");
+    assert_eq!(stored(&w.store, &id).await.status, TaskStatus::Completed);
+    assert_eq!(w.engine.live_tasks(), 0);
+}

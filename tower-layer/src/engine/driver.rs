@@ -23,8 +23,13 @@ pub(super) async fn cancelled(cancel: &mut watch::Receiver<bool>) {
     }
 }
 
-/// How often the final write is tried before the record is left to the store as it is.
-const FINAL_WRITE_TRIES: u32 = 4;
+/// How often a `Persist` write is tried (with a pause doubling from 1 s) before the task goes
+/// on without it: a store that stays down degrades that transition to at-least-once (a crash
+/// then resumes from the previous durable state), it does not stop the task.
+const PERSIST_TRIES: u32 = 4;
+
+/// The longest pause between tries of the final write, which is retried until it lands.
+const FINAL_WRITE_MAX_PAUSE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// One task's driver.
 pub(super) struct Driver {
@@ -216,7 +221,18 @@ impl Driver {
         }
         if self.dirty {
             self.publish();
-            self.write().await;
+            let mut pause = std::time::Duration::from_secs(1);
+            for attempt in 1..=PERSIST_TRIES {
+                if self.write().await {
+                    return;
+                }
+                if attempt == PERSIST_TRIES || self.cancelled || *self.cancel.borrow() {
+                    break;
+                }
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+            tracing::warn!("task store unavailable: a state transition was not stored");
         }
     }
 
@@ -237,15 +253,21 @@ impl Driver {
         ok
     }
 
-    /// The final write (retried with a growing pause), then the task leaves the live map.
+    /// The final write, then the task leaves the live map. The write is retried (the pause
+    /// doubling from 1 s up to 30 s) until the store takes it: until then the task stays live,
+    /// so `get` answers with the ending from memory rather than the stored `processing`.
     async fn finish(mut self) {
         let mut pause = std::time::Duration::from_secs(1);
-        for _ in 0..FINAL_WRITE_TRIES {
-            if !self.dirty || self.write().await {
-                break;
+        let mut warned = false;
+        while self.dirty && !self.write().await {
+            if !warned {
+                tracing::warn!(
+                    "task store unavailable: the task's end is kept in memory until stored"
+                );
+                warned = true;
             }
             tokio::time::sleep(pause).await;
-            pause *= 2;
+            pause = (pause * 2).min(FINAL_WRITE_MAX_PAUSE);
         }
         lock(&self.inner.live).remove(&self.record.id);
     }
