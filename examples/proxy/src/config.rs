@@ -51,6 +51,7 @@
 //! | `sora.sentinel_url` | `https://chatgpt.com/backend-api/sentinel/req` | `SORA2API_SORA_SENTINEL_URL` | http(s) URL |
 //! | `sora.timeout` | `120` | `SORA2API_SORA_TIMEOUT` | seconds > 0 |
 //! | `sora.poll_interval` | `2.5` | `SORA2API_SORA_POLL_INTERVAL` | seconds > 0 |
+//! | `sora.create_recovery_window` | `30` | `SORA2API_SORA_CREATE_RECOVERY_WINDOW` | seconds > 0 |
 //! | `generation.image_timeout` | `300` | `SORA2API_GENERATION_IMAGE_TIMEOUT` | seconds > 0 |
 //! | `generation.video_timeout` | `3000` | `SORA2API_GENERATION_VIDEO_TIMEOUT` | seconds > 0 |
 //! | `admin.error_ban_threshold` | `3` | `SORA2API_ADMIN_ERROR_BAN_THRESHOLD` | 0-1000 (0 = never) |
@@ -270,6 +271,9 @@ pub struct SoraConfig {
     pub timeout: Duration,
     /// `poll_interval`: time between status polls (default 2.5 s).
     pub poll_interval: Duration,
+    /// `create_recovery_window`: after a crash lost a create's answer, how long the task
+    /// looks for the create upstream before it creates again (default 30 s).
+    pub create_recovery_window: Duration,
 }
 
 /// `[generation]`.
@@ -386,6 +390,7 @@ impl Default for Config {
                 sentinel_url: upstream.sentinel_url,
                 timeout: Duration::from_millis(upstream.request_timeout_ms),
                 poll_interval: Duration::from_millis(machine.poll_interval_ms),
+                create_recovery_window: Duration::from_millis(machine.create_recovery_window_ms),
             },
             generation: GenerationConfig {
                 image_timeout: Duration::from_millis(machine.image_timeout_ms),
@@ -433,6 +438,7 @@ impl Config {
                 ..UpstreamConfig::default()
             },
             poll_interval_ms: millis(self.sora.poll_interval),
+            create_recovery_window_ms: millis(self.sora.create_recovery_window),
             image_timeout_ms: millis(self.generation.image_timeout),
             video_timeout_ms: millis(self.generation.video_timeout),
             max_retries: if self.admin.task_retry_enabled {

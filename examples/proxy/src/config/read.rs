@@ -31,6 +31,7 @@ pub(super) const SECTIONS: &[(&str, &[&str])] = &[
             "sentinel_url",
             "timeout",
             "poll_interval",
+            "create_recovery_window",
         ],
     ),
     ("generation", &["image_timeout", "video_timeout"]),
@@ -322,6 +323,9 @@ impl Config {
             ("sora", "sentinel_url") => self.sora.sentinel_url = http_url(k, &value.string(k)?)?,
             ("sora", "timeout") => self.sora.timeout = value.seconds(k, false)?,
             ("sora", "poll_interval") => self.sora.poll_interval = value.seconds(k, false)?,
+            ("sora", "create_recovery_window") => {
+                self.sora.create_recovery_window = value.seconds(k, false)?;
+            }
             ("generation", "image_timeout") => {
                 self.generation.image_timeout = value.seconds(k, false)?;
             }

@@ -162,6 +162,7 @@ fn every_key_is_read() {
         sentinel_url = "http://127.0.0.1:8080/backend-api/sentinel/req"
         timeout = 30.5
         poll_interval = 0.25
+        create_recovery_window = 4
         [generation]
         image_timeout = 60
         video_timeout = 7200
@@ -224,6 +225,7 @@ fn every_key_is_read() {
         MachineConfig {
             upstream: UpstreamConfig { request_timeout_ms: 30_500, ..upstream },
             poll_interval_ms: 250,
+            create_recovery_window_ms: 4_000,
             image_timeout_ms: 60_000,
             video_timeout_ms: 7_200_000,
             max_retries: 0,
