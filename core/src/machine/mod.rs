@@ -520,7 +520,12 @@ impl Generation {
             }
             Input::Transport(id, error) => {
                 let call = self.take_in_flight(id)?;
-                if call == Call::Create {
+                // A create that timed out or whose connection broke may have reached the
+                // upstream: keep `create_sent_ms`, so the next attempt looks for it before it
+                // creates again. One that could not connect never left.
+                let may_have_arrived =
+                    matches!(error, TransportError::Timeout | TransportError::Reset);
+                if call == Call::Create && !may_have_arrived {
                     self.facts.create_sent_ms = None;
                 }
                 self.failed_call(now_ms, call, crate::upstream::classify_transport(&error));

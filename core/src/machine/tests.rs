@@ -836,3 +836,21 @@ fn a_draft_far_back_in_a_busy_account_is_found() {
     let pages = logged(&world, Method::Get, "/backend/project_y/profile/drafts");
     assert!(pages >= 6, "paged back to the draft: {pages} pages");
 }
+
+#[test]
+fn a_create_whose_reply_the_connection_lost_is_found_not_sent_again() {
+    for model in ["gpt-image", "sora2-landscape-10s"] {
+        let mut world = one_account();
+        let mut g = task(chat(model, "A cat whose answer is lost #lost"));
+        run(&mut world, &mut g);
+        assert!(world.completed().is_some(), "{model}: {:?}", world.events);
+        assert_eq!(world.sim.creates(), 1, "{model}: looked for, not created again");
+    }
+    // A create that never arrived (the connection was refused or reset before the upstream
+    // took it) is sent again after the window, within the retries.
+    let mut world = one_account();
+    let mut g = task(chat("gpt-image", "A cat whose create is reset #reset"));
+    run(&mut world, &mut g);
+    assert!(world.completed().is_some(), "{:?}", world.events);
+    assert_eq!(world.sim.creates(), 1);
+}

@@ -20,6 +20,9 @@ pub(super) enum Fault {
     Hang,
     /// `#reset`: the connection drops.
     Reset,
+    /// `#lost`: the submit is carried out (the task exists), then the connection drops before
+    /// the reply: the client cannot know the task was created.
+    LostReply,
     /// `#html`: 200 with an HTML page.
     Html,
     /// `#garbage`: 200 that is not JSON.
@@ -103,6 +106,7 @@ impl Markers {
             ("country", None) => Some(Fault::Country),
             ("hang", None) => Some(Fault::Hang),
             ("reset", None) => Some(Fault::Reset),
+            ("lost", None) => Some(Fault::LostReply),
             ("html", None) => Some(Fault::Html),
             ("garbage", None) => Some(Fault::Garbage),
             ("policy", None) => {
@@ -197,7 +201,7 @@ pub(super) fn outcome(fault: &Fault, country: &str) -> Outcome {
         }
         Fault::Country => country_blocked(country),
         Fault::Hang => return Outcome::Transport(TransportError::Timeout),
-        Fault::Reset => return Outcome::Transport(TransportError::Reset),
+        Fault::Reset | Fault::LostReply => return Outcome::Transport(TransportError::Reset),
         Fault::Html => http::html(200, "<!DOCTYPE html><html><head><title>Sora</title></head><body><div id=\"root\"></div></body></html>"),
         Fault::Garbage => UpstreamReply::json(200, "{\"id\":\"task_"),
     })

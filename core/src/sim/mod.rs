@@ -65,6 +65,7 @@
 //! | `#country` | submit / `@poll` | 403 `unsupported_country_code`, `param` the account's country or `"CN"` |
 //! | `#hang` | submit / `@poll` | [`TransportError::Timeout`] (fires before auth; nothing is created) |
 //! | `#reset` | submit / `@poll` | [`TransportError::Reset`] (fires before auth; nothing is created) |
+//! | `#lost` | submit | the submit is carried out (created, quota spent), then [`TransportError::Reset`] instead of its reply: the answer a crash or a broken connection loses |
 //! | `#html` | submit / `@poll` | 200 with an HTML page |
 //! | `#garbage` | submit / `@poll` | 200 `application/json` that is not JSON |
 //! | `#policy` | task | video: drafts item `kind: "sora_content_violation"`, `reason_str`, `markdown_reason_str`, `url: null`; image: `recent_tasks` `status: "failed"` with `error_message` and `failure_reason` |
@@ -371,6 +372,7 @@ impl Sim {
         let markers = submit.as_deref().map(Markers::parse).unwrap_or_default();
         let prompt = submit.unwrap_or_default();
         let edge = |f: &Fault| matches!(f, Fault::Cloudflare | Fault::Hang | Fault::Reset);
+        let lost = |f: &Fault| *f == Fault::LostReply;
         if let Some(response) = self.fire_submit_fault(&prompt, &markers, edge, "CN") {
             return response;
         }
@@ -393,7 +395,8 @@ impl Sim {
         }
         let country = self.accounts.get(account).and_then(|a| a.country.clone());
         let country = country.as_deref().unwrap_or("CN");
-        if let Some(response) = self.fire_submit_fault(&prompt, &markers, |f| !edge(f), country) {
+        let other = |f: &Fault| !edge(f) && !lost(f);
+        if let Some(response) = self.fire_submit_fault(&prompt, &markers, other, country) {
             return response;
         }
         if let Some(kind) = route.poll_kind() {
@@ -402,6 +405,11 @@ impl Sim {
             }
         }
         let result = self.dispatch(now, req, account, route, query, &markers);
+        if result.is_ok() {
+            if let Some(response) = self.fire_submit_fault(&prompt, &markers, lost, country) {
+                return response;
+            }
+        }
         match result {
             Ok(reply) | Err(reply) => reply.into(),
         }

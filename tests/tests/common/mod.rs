@@ -121,6 +121,8 @@ pub fn machine_config(sim: &SimHandle) -> MachineConfig {
         cameo_poll_interval_ms: 40,
         backoff_base_ms: 40,
         backoff_max_ms: 200,
+        // A create lost to a reset or timeout is looked for this long before it is sent again.
+        create_recovery_window_ms: 200,
         ..MachineConfig::default()
     }
 }
