@@ -9,7 +9,13 @@
 //!   tasks) reads only those and never scans finished tasks.
 //!
 //! redb is synchronous: every transaction runs on Tokio's blocking pool
-//! ([`tokio::task::spawn_blocking`]), never on an async worker thread. (Only
+//! ([`tokio::task::spawn_blocking`]), never on an async worker thread.
+//!
+//! **Group commit.** `put`s that arrive while a write is running queue up and go to the disk
+//! together: one writer on the blocking pool takes every queued record, writes them in one
+//! transaction (in arrival order) and commits once, fsyncing once if any of them needs it,
+//! then answers each `put`. One task's puts never overlap (its driver awaits each), so
+//! concurrent tasks share fsyncs instead of queueing for redb's single writer one by one. (Only
 //! [`RedbTaskStore::open`] and [`DataDir::open`](crate::DataDir::open) are plain blocking
 //! calls: they run once, at start.)
 //!
@@ -43,7 +49,7 @@
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use redb::{
     Database, DatabaseError, Durability, ReadableTable, ReadableTableMetadata, StorageError,
@@ -69,6 +75,19 @@ const UNFINISHED: TableDefinition<&str, ()> = TableDefinition::new("unfinished")
 pub struct RedbTaskStore {
     db: Arc<Database>,
     path: Arc<PathBuf>,
+    batch: Arc<Mutex<Batch>>,
+}
+
+/// A `put` waiting for the writer: the record and where its answer goes.
+type QueuedPut = (TaskRecord, tokio::sync::oneshot::Sender<Result<PutKind, StoreError>>);
+
+/// The group commit's queue.
+#[derive(Default)]
+struct Batch {
+    /// Puts not yet taken by the writer, in arrival order.
+    queue: Vec<QueuedPut>,
+    /// Whether a writer is running (it takes what is queued until the queue is empty).
+    writing: bool,
 }
 
 impl fmt::Debug for RedbTaskStore {
@@ -151,7 +170,7 @@ impl RedbTaskStore {
             txn.open_table(UNFINISHED).map_err(|e| unavailable("open table unfinished", e))?;
         }
         txn.commit().map_err(|e| unavailable("commit", e))?;
-        Ok(RedbTaskStore { db, path: Arc::new(path.to_path_buf()) })
+        Ok(RedbTaskStore { db, path: Arc::new(path.to_path_buf()), batch: Arc::default() })
     }
 
     /// The database file.
@@ -171,10 +190,67 @@ impl RedbTaskStore {
         .await
     }
 
-    /// [`TaskStore::put`], telling how the write was committed.
+    /// [`TaskStore::put`], telling how the write was committed: [`PutKind::Durable`] when
+    /// this record needed the fsync (a record that did not may still be fsynced with the
+    /// others of its group).
     pub async fn put_kind(&self, rec: TaskRecord) -> Result<PutKind, StoreError> {
-        let db = self.db.clone();
-        blocking(move || put_blocking(&db, &rec)).await
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let start_writer = {
+            let mut batch = self.batch.lock().unwrap_or_else(PoisonError::into_inner);
+            batch.queue.push((rec, answer));
+            !std::mem::replace(&mut batch.writing, true)
+        };
+        if start_writer {
+            // The writer holds the database only while it writes: once every `put` has its
+            // answer, dropping the store closes the file (a reopen right after must work).
+            let (db, batch) = (Arc::downgrade(&self.db), self.batch.clone());
+            drop(tokio::task::spawn_blocking(move || write_queued(&db, &batch)));
+        }
+        answered.await.unwrap_or_else(|_| Err(unavailable("task store worker", "stopped")))
+    }
+}
+
+/// The group-commit writer: writes what is queued, one transaction per round, until the
+/// queue is empty. If it stops early (the runtime shuts down), the next `put` starts another.
+fn write_queued(db: &std::sync::Weak<Database>, batch: &Mutex<Batch>) {
+    /// Clears `writing` if the writer ends other than by finding the queue empty (a panic
+    /// while writing): the next `put` then starts a new writer.
+    struct Unwinding<'a>(&'a Mutex<Batch>);
+    impl Drop for Unwinding<'_> {
+        fn drop(&mut self) {
+            self.0.lock().unwrap_or_else(PoisonError::into_inner).writing = false;
+        }
+    }
+    let unwinding = Unwinding(batch);
+    loop {
+        let round = {
+            let mut queued = batch.lock().unwrap_or_else(PoisonError::into_inner);
+            if queued.queue.is_empty() {
+                // Cleared under the lock: a put queued after this starts a new writer.
+                queued.writing = false;
+                drop(queued);
+                std::mem::forget(unwinding);
+                return;
+            }
+            std::mem::take(&mut queued.queue)
+        };
+        let (records, answers): (Vec<_>, Vec<_>) = round.into_iter().unzip();
+        let written = match db.upgrade() {
+            Some(db) => put_blocking(&db, &records),
+            None => Err(unavailable("task store", "closed")),
+        };
+        match written {
+            Ok(kinds) => {
+                for (answer, kind) in answers.into_iter().zip(kinds) {
+                    let _ = answer.send(Ok(kind));
+                }
+            }
+            Err(error) => {
+                for answer in answers {
+                    let _ = answer.send(Err(error.clone()));
+                }
+            }
+        }
     }
 }
 
@@ -196,29 +272,34 @@ fn needs_durable(old: Option<&[u8]>, new: &TaskRecord) -> bool {
         || old.checkpoint != new.checkpoint
 }
 
-fn put_blocking(db: &Database, rec: &TaskRecord) -> Result<PutKind, StoreError> {
-    let id = rec.id.as_str();
-    let bytes = rec.to_bytes();
+/// Writes `records` in order in one transaction, fsynced if any of them needs it; how each
+/// needed to be committed.
+fn put_blocking(db: &Database, records: &[TaskRecord]) -> Result<Vec<PutKind>, StoreError> {
     let mut txn = db.begin_write().map_err(|e| unavailable("begin write", e))?;
-    let durable = {
+    let mut kinds = Vec::with_capacity(records.len());
+    {
         let mut tasks = txn.open_table(TASKS).map_err(|e| unavailable("open table tasks", e))?;
-        let durable = {
-            let old = tasks.get(id).map_err(|e| unavailable("read", e))?;
-            needs_durable(old.as_ref().map(|g| g.value()), rec)
-        };
-        tasks.insert(id, bytes.as_slice()).map_err(|e| unavailable("write", e))?;
         let mut unfinished =
             txn.open_table(UNFINISHED).map_err(|e| unavailable("open table unfinished", e))?;
-        if rec.is_finished() {
-            unfinished.remove(id).map_err(|e| unavailable("write", e))?;
-        } else {
-            unfinished.insert(id, ()).map_err(|e| unavailable("write", e))?;
+        for rec in records {
+            let id = rec.id.as_str();
+            let durable = {
+                let old = tasks.get(id).map_err(|e| unavailable("read", e))?;
+                needs_durable(old.as_ref().map(|g| g.value()), rec)
+            };
+            tasks.insert(id, rec.to_bytes().as_slice()).map_err(|e| unavailable("write", e))?;
+            if rec.is_finished() {
+                unfinished.remove(id).map_err(|e| unavailable("write", e))?;
+            } else {
+                unfinished.insert(id, ()).map_err(|e| unavailable("write", e))?;
+            }
+            kinds.push(if durable { PutKind::Durable } else { PutKind::Deferred });
         }
-        durable
-    };
+    }
+    let durable = kinds.contains(&PutKind::Durable);
     txn.set_durability(if durable { Durability::Immediate } else { Durability::None });
     txn.commit().map_err(|e| unavailable("commit", e))?;
-    Ok(if durable { PutKind::Durable } else { PutKind::Deferred })
+    Ok(kinds)
 }
 
 /// Decodes a stored value of `key`, checking it is the record of that id.
@@ -352,6 +433,38 @@ mod tests {
         assert_eq!(store.put_kind(rec.clone()).await.unwrap(), PutKind::Deferred);
         rec.status = TaskStatus::Failed;
         assert_eq!(store.put_kind(rec.clone()).await.unwrap(), PutKind::Durable);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_puts_share_commits_and_all_land() {
+        let dir = TempDir::new("group");
+        let store = RedbTaskStore::open(&dir.0.join("tasks.redb")).unwrap();
+        let mut set = tokio::task::JoinSet::new();
+        for n in 0..64 {
+            let store = store.clone();
+            set.spawn(async move {
+                let mut rec = record(n);
+                let first = store.put_kind(rec.clone()).await.unwrap();
+                rec.progress = 50.0;
+                let second = store.put_kind(rec.clone()).await.unwrap();
+                rec.status = TaskStatus::Completed;
+                let third = store.put_kind(rec.clone()).await.unwrap();
+                (rec, [first, second, third])
+            });
+        }
+        let mut finished = 0;
+        while let Some(joined) = set.join_next().await {
+            let (rec, kinds) = joined.unwrap();
+            assert_eq!(kinds, [PutKind::Durable, PutKind::Deferred, PutKind::Durable]);
+            assert_eq!(store.get(&rec.id).await.unwrap(), Some(rec));
+            finished += 1;
+        }
+        assert_eq!(finished, 64);
+        assert!(store.unfinished().await.unwrap().is_empty());
+        // Dropping the store closes the file: it reopens at once.
+        drop(store);
+        let reopened = RedbTaskStore::open(&dir.0.join("tasks.redb")).unwrap();
+        assert!(reopened.get(&record(63).id).await.unwrap().is_some());
     }
 
     #[test]
