@@ -608,7 +608,9 @@ mod tests {
     #[tokio::test]
     async fn the_observer_sees_each_request_before_and_after_the_sim() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let seen: Arc<Mutex<Vec<(Stage, String, Option<u16>, usize)>>> = Arc::default();
+        /// Stage, path, status, requests in the sim's log at that moment.
+        type Seen = Vec<(Stage, String, Option<u16>, usize)>;
+        let seen: Arc<Mutex<Seen>> = Arc::default();
         let log = Arc::clone(&seen);
         let server = SimServer::bind("127.0.0.1:0".parse().unwrap(), SimConfig::fast()).unwrap();
         let shared = Arc::clone(&server.shared);
