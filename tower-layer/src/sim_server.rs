@@ -139,12 +139,22 @@ pub struct Observed<'a> {
     pub status: Option<u16>,
 }
 
+/// What an [`Observer`] wants done with the request it saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Go on as usual.
+    Serve,
+    /// Close the connection without a reply: at [`Stage::Received`] the simulator never sees
+    /// the request; at [`Stage::Answered`] its effects stay but the reply is not written.
+    Drop,
+}
+
 /// A callback run for every request at both [`Stage`]s, on that request's connection task
 /// and outside the simulator's lock: the request waits for it, nothing else does. For tests
 /// that act at an exact point of a client's life (`examples/proxy/tests/crash.rs` kills the
-/// gateway when the sim receives or has just performed a create). Keep it short; it must not
-/// block on the server itself.
-pub type Observer = Arc<dyn Fn(&Observed<'_>) + Send + Sync>;
+/// gateway when the sim receives or has just performed a create, and drops that request).
+/// Keep it short; it must not block on the server itself.
+pub type Observer = Arc<dyn Fn(&Observed<'_>) -> Verdict + Send + Sync>;
 
 // === shared state ===
 
@@ -411,9 +421,10 @@ struct Ctx {
 }
 
 impl Ctx {
-    fn observe(&self, stage: Stage, request: &UpstreamRequest, status: Option<u16>) {
-        if let Some(observer) = &self.observer {
-            observer(&Observed { stage, request, status });
+    fn observe(&self, stage: Stage, request: &UpstreamRequest, status: Option<u16>) -> Verdict {
+        match &self.observer {
+            Some(observer) => observer(&Observed { stage, request, status }),
+            None => Verdict::Serve,
         }
     }
 }
@@ -466,7 +477,9 @@ async fn respond(
         timeout_ms: u64::try_from(ctx.settings.hang_limit.as_millis()).unwrap_or(u64::MAX),
         proxy: None,
     };
-    ctx.observe(Stage::Received, &request, None);
+    if ctx.observe(Stage::Received, &request, None) == Verdict::Drop {
+        return Err(Dropped("the observer"));
+    }
     let now = unix_now_ms();
     let response = {
         let mut sim = ctx.shared.sim();
@@ -476,7 +489,9 @@ async fn respond(
         }
         response
     };
-    ctx.observe(Stage::Answered, &request, response.status());
+    if ctx.observe(Stage::Answered, &request, response.status()) == Verdict::Drop {
+        return Err(Dropped("the observer"));
+    }
     match response {
         SimResponse::Reply(reply) => Ok(reply_response(reply)),
         SimResponse::Transport(TransportError::Timeout) => {
@@ -619,6 +634,12 @@ mod tests {
             let logged = shared.sim().requests().len();
             let path = o.request.path_and_query().to_owned();
             log.lock().unwrap().push((o.stage, path, o.status, logged));
+            // The second request is dropped before the sim sees it.
+            if logged == 1 && o.stage == Stage::Received {
+                Verdict::Drop
+            } else {
+                Verdict::Serve
+            }
         }));
         let handle = server.spawn();
         let mut stream = TcpStream::connect(handle.local_addr()).await.unwrap();
@@ -635,6 +656,16 @@ mod tests {
             (Stage::Answered, "/backend/me".to_owned(), Some(401), 1),
         ];
         assert_eq!(seen, want);
+        let mut stream = TcpStream::connect(handle.local_addr()).await.unwrap();
+        stream
+            .write_all(b"GET /backend/me HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut reply = Vec::new();
+        // Closed without a reply (or reset): nothing read either way.
+        let _ = stream.read_to_end(&mut reply).await;
+        assert!(reply.is_empty(), "{}", String::from_utf8_lossy(&reply));
+        assert_eq!(handle.with_sim(|s| s.requests().len()), 1, "the sim never saw it");
         handle.shutdown().await.unwrap();
     }
 
