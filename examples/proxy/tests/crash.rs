@@ -5,17 +5,22 @@
 //! ([`SimServer::with_observer`]) that sees every request before the sim handles it and after
 //! (before the reply is written). Each round starts the proxy (a child process), submits a
 //! target job and two others, and kills the proxy with SIGKILL from inside the observer when
-//! the target reaches its kill point:
+//! the target reaches its kill point; the request that triggered it is then dropped (a kill
+//! before the sim means the sim never saw it; after, the sim's effects stay and no reply is
+//! written):
 //!
 //! | point | the kill happens |
 //! |---|---|
-//! | `create-sent` | the sim performed the target's create; its reply never reaches the proxy |
-//! | `create-answered` | at the proxy's next request after the create's reply was written |
-//! | `poll` | when the sim receives a status poll after the create (`pending/v2`, `recent_tasks`, cameo progress) |
-//! | `lookup` | after the sim answered a result lookup (drafts, `recent_tasks`, character finalize) |
-//! | `refresh` | at a credential refresh (`/oauth/token`, `/api/auth/session`) forced by `#fail=401` |
-//! | `upload` | when the sim receives (or has stored) the target's media upload |
-//! | `time` | a seeded delay after the submissions (the old time-based kill) |
+//! | `CreateSent` | the sim performed the target's create; its reply never reaches the proxy |
+//! | `CreateAnswered` | at the proxy's next request (any task's) after the create's reply was written |
+//! | `Poll` | when the sim receives a status poll after the create (`pending/v2`, `recent_tasks`, cameo progress) |
+//! | `Lookup` | after the sim answered a result lookup (drafts, `recent_tasks`; for a character the first finalize after its upload, which may be a companion's) |
+//! | `Refresh` | at a credential refresh (`/oauth/token`, `/api/auth/session`) forced by `#fail=401` |
+//! | `Upload` | when the sim receives (or has stored) the target's media upload |
+//! | `Time` | a seeded delay after the submissions (the old time-based kill) |
+//!
+//! The plan (seeded) is fixed; what the companions are doing at the kill depends on timing,
+//! so which companions see a duplicate varies from run to run.
 //!
 //! Jobs mix every kind (image, image-to-image, video, image-to-video, storyboard, remix,
 //! character, character video) and mode (stream, blocking, async); every prompt and every
@@ -24,13 +29,16 @@
 //! and reads the unfinished records, which also gives the ids of tasks whose client never
 //! heard of them (a killed blocking request).
 //!
-//! Asserted, in this order:
-//! - every task id a client received answers `GET /v1/tasks/{id}` after every restart;
-//! - every task ends `completed` (the one `#policy` job: `failed`), and after a clean stop the
-//!   store holds no unfinished task;
+//! Asserted:
+//! - every task id a client received answers `GET /v1/tasks/{id}` after every restart, and is
+//!   in the store after every kill;
+//! - every task finishes; after a clean stop the store holds no unfinished task;
 //! - no token slot leaks (the admin API's in-flight counts are zero at the end);
-//! - exactly one accepted create per task in the sim's log (strict: a kill at `create-sent`
-//!   duplicates unless the gateway persists "create sent" and looks the task up on resume).
+//! - last, reported together: every task ended as scripted (`completed`; the one `#policy`
+//!   job `failed`), exactly one accepted create per task in the sim's log and one finalize per
+//!   cameo (strict: a kill between a create, or a finalize, and its stored acknowledgement
+//!   repeats it unless the gateway persists "sent" and looks the result up on resume; a
+//!   repeated finalize is refused by the backend and fails the task).
 #![expect(clippy::unwrap_used, reason = "test helpers fail loudly, like the tests")]
 
 mod common;
