@@ -34,11 +34,12 @@
 //!   in the store after every kill;
 //! - every task finishes; after a clean stop the store holds no unfinished task;
 //! - no token slot leaks (the admin API's in-flight counts are zero at the end);
-//! - last, reported together: every task ended as scripted (`completed`; the one `#policy`
-//!   job `failed`), exactly one accepted create per task in the sim's log and one finalize per
-//!   cameo (strict: a kill between a create, or a finalize, and its stored acknowledgement
-//!   repeats it unless the gateway persists "sent" and looks the result up on resume; a
-//!   repeated finalize is refused by the backend and fails the task).
+//! - last, all reported before the first is asserted: exactly one accepted generation create
+//!   per task in the sim's log, one finalize per cameo, every task ended as scripted
+//!   (`completed`; the one `#policy` job `failed`), one character upload per character task.
+//!   Strict: a kill between such a call and its stored acknowledgement repeats it unless the
+//!   gateway persists "sent" and looks the result up on resume; a repeated finalize is
+//!   refused by the backend and fails the task.
 #![expect(clippy::unwrap_used, reason = "test helpers fail loudly, like the tests")]
 
 mod common;
@@ -767,47 +768,55 @@ fn kill_9_at_lifecycle_points_loses_no_task_and_creates_once() {
     assert!(left.is_empty(), "unfinished after the end: {left:?}");
     drop(store);
 
-    // Exactly one accepted create per task.
+    // Exactly once, per task: its generation create (`video_gen`, `nf/create`, storyboard:
+    // what the gateway's create lookup covers), its character upload (which makes a cameo),
+    // and per cameo its finalize.
     let log = sim.with_sim(|s| s.requests().to_vec());
-    let mut extra: Vec<String> = Vec::new();
-    let mut creates = 0;
+    let accepted = |job: &Job, path: &str| {
+        log.iter()
+            .filter(|r| r.method == Method::Post && r.status == Some(200) && r.path() == path)
+            .filter(|r| contains(&r.body, &job.marker))
+            .count()
+    };
     let tracked: BTreeSet<usize> = all.values().filter_map(|j| *j).collect();
     // Anonymous tasks are characters whose record lost its media: each stands for one
-    // untracked character job with one create.
+    // untracked character job with one upload.
     let mut anonymous = all.values().filter(|j| j.is_none()).count();
+    let (mut creates, mut duplicates, mut uploads) = (0, Vec::new(), Vec::new());
     for (j, job) in jobs.iter().enumerate() {
-        let n = log
-            .iter()
-            .filter(|r| {
-                r.method == Method::Post
-                    && r.status == Some(200)
-                    && job.is_create(r.path())
-                    && contains(&r.body, &job.marker)
-            })
-            .count();
-        creates += n;
         let round = rounds.iter().position(|(_, js)| js.contains(&j)).unwrap();
-        let target = rounds[round].1[0] == j;
-        // A task is known by its id (told or stored); one that never was had its request
-        // cut before the record was written, and nothing may have been created for it.
-        let mut want = usize::from(tracked.contains(&j));
-        if want == 0 && n == 1 && job.kind == Kind::Character && anonymous > 0 {
-            anonymous -= 1;
-            want = 1;
-        }
-        if n != want {
-            let why = if target {
+        let show = |n: usize, what: &str| {
+            let why = if rounds[round].1[0] == j {
                 format!("target of {:?}", rounds[round].0)
             } else {
                 "companion".into()
             };
-            extra.push(format!(
-                "{} {:?}/{:?} (round {round}, {why}{}): {n} creates",
-                job.marker,
-                job.kind,
-                job.mode,
-                if tracked.contains(&j) { "" } else { ", id unknown" }
-            ));
+            let known = if tracked.contains(&j) { "" } else { ", id unknown" };
+            format!(
+                "{} {:?}/{:?} (round {round}, {why}{known}): {n} {what}",
+                job.marker, job.kind, job.mode
+            )
+        };
+        // A task is known by its id (told or stored); one that never was had its request
+        // cut before the record was written, and nothing may have been made for it.
+        let known = usize::from(tracked.contains(&j));
+        if job.kind != Kind::Character {
+            let n = accepted(job, create_path(job.kind));
+            creates += n;
+            if n != known {
+                duplicates.push(show(n, "creates"));
+            }
+        }
+        if matches!(job.kind, Kind::Character | Kind::CharacterVideo) {
+            let n = accepted(job, "/backend/characters/upload");
+            let mut want = known;
+            if want == 0 && n == 1 && job.kind == Kind::Character && anonymous > 0 {
+                anonymous -= 1;
+                want = 1;
+            }
+            if n != want {
+                uploads.push(show(n, "character uploads"));
+            }
         }
     }
     let mut finalized: BTreeMap<String, usize> = BTreeMap::new();
@@ -816,9 +825,11 @@ fn kill_9_at_lifecycle_points_loses_no_task_and_creates_once() {
         let cameo = body["cameo_id"].as_str().unwrap_or_default().to_owned();
         *finalized.entry(cameo).or_default() += 1;
     }
-    for (cameo, n) in finalized.iter().filter(|(_, n)| **n > 1) {
-        extra.push(format!("cameo {cameo}: {n} finalize calls"));
-    }
+    let finalizes: Vec<String> = finalized
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(cameo, n)| format!("cameo {cameo}: {n} finalize calls"))
+        .collect();
     eprintln!(
         "crash test (seed {seed:#x}): {} jobs, {} ids ({} told), {} kills, {creates} creates, {:.1} s",
         jobs.len(),
@@ -827,16 +838,20 @@ fn kill_9_at_lifecycle_points_loses_no_task_and_creates_once() {
         rounds.len(),
         began.elapsed().as_secs_f64()
     );
-    for line in &extra {
+    for line in duplicates.iter().chain(&uploads).chain(&finalizes) {
         eprintln!("  not exactly once: {line}");
     }
     for line in &wrong {
         eprintln!("  did not end as scripted: {line}");
     }
-    // Both come from a step that changes upstream state being repeated after a crash: a
-    // create, or a character's finalize (the second one is refused, the task fails).
+    // Each comes from a step that changes upstream state being repeated after a crash, in
+    // the order they are expected to be fixed: a generation create; a character's finalize
+    // (the backend refuses the second one and the task fails); a character upload (an
+    // orphan cameo upstream).
+    assert!(duplicates.is_empty(), "tasks not created exactly once: {duplicates:#?}");
+    assert!(finalizes.is_empty(), "cameos finalized more than once: {finalizes:#?}");
     assert!(wrong.is_empty(), "tasks that did not end as scripted: {wrong:#?}");
-    assert!(extra.is_empty(), "tasks not created exactly once: {extra:#?}");
+    assert!(uploads.is_empty(), "character videos uploaded more than once: {uploads:#?}");
 }
 
 /// Issue 5, item 5: a task acknowledged before its upload reached the upstream keeps its
