@@ -19,7 +19,8 @@
 //! A test that must act at an exact point of the protocol (kill the client process when the
 //! create arrives, or after the sim performed it but before the reply is written) registers
 //! an [`Observer`] with [`SimServer::with_observer`]: it sees every request twice, at
-//! [`Stage::Received`] and [`Stage::Answered`].
+//! [`Stage::Received`] and [`Stage::Answered`], and its [`Verdict`] may drop the request
+//! there (closed without a reply, at the first stage before the sim ever saw it).
 //!
 //! The simulator sits behind a [`std::sync::Mutex`] held only for [`Sim::handle`] (no await
 //! inside); its time is the shell's clock ([`crate::clock::now_ms`], the crate's one clock
