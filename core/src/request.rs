@@ -62,6 +62,18 @@ impl MediaFormat {
         }
     }
 
+    /// The format's usual name: `PNG`, `JPEG`, `GIF`, `WebP`, `MP4`, `WebM`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MediaFormat::Png => "PNG",
+            MediaFormat::Jpeg => "JPEG",
+            MediaFormat::Gif => "GIF",
+            MediaFormat::Webp => "WebP",
+            MediaFormat::Mp4 => "MP4",
+            MediaFormat::Webm => "WebM",
+        }
+    }
+
     /// Whether this is an image format.
     pub fn is_image(self) -> bool {
         matches!(self, MediaFormat::Png | MediaFormat::Jpeg | MediaFormat::Gif | MediaFormat::Webp)

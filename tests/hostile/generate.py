@@ -395,6 +395,19 @@ case("http", "pipelined-two-bad", request("POST", VG, '{"prompt":null}') + reque
 case("http", "leading-crlf", b"\r\n\r\n" + request("POST", VG, '{"prompt":null}'), [400], raw_ok=True)
 
 
+# === magic bytes without a header, shots longer than a minute (added last: no renumbering) ===
+for name, data in [("png-signature-only", PNG[:8]), ("png-no-ihdr-dimensions", PNG[:16]),
+                   ("png-idat-first", PNG[:8] + b"\0\0\0\x0dIDAT\0\0\0\x01\0\0\0\x01"),
+                   ("jpeg-soi-only", JPEG[:3]), ("jpeg-no-segment", b"\xff\xd8\xff\x00\x00\x10"),
+                   ("gif-no-screen", GIF[:6]), ("webp-no-chunk", WEBP[:12])]:
+    case("media", name, post(IT, with_field(IT, "image", b64(data))), [400])
+    case("media", f"{name}-video", post(VT, with_field(VT, "image", "data:image/png;base64," + b64(data))), [400])
+for name, prompt in [("shot-over-a-minute", "[61s]a cat [5s]a dog"), ("shot-999999", "[5s]a [999999s]b"),
+                     ("shot-60-point-01", "[60.01s]a")]:
+    case("storyboard", name, post(VS, with_field(VS, "prompt", prompt)), [400])
+    case("storyboard", f"chat-{name}", post(CHAT, with_field(CHAT, "messages", msgs(prompt))), [400])
+
+
 def write():
     for old in HERE.glob("*.http"):
         old.unlink()

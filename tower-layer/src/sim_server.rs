@@ -16,6 +16,12 @@
 //! not know (`HEAD`, `PATCH`, …) get 405 and an oversized body 413, both in the OpenAI error
 //! envelope.
 //!
+//! A test that must act at an exact point of the protocol (kill the client process when the
+//! create arrives, or after the sim performed it but before the reply is written) registers
+//! an [`Observer`] with [`SimServer::with_observer`]: it sees every request twice, at
+//! [`Stage::Received`] and [`Stage::Answered`], and its [`Verdict`] may drop the request
+//! there (closed without a reply, at the first stage before the sim ever saw it).
+//!
 //! The simulator sits behind a [`std::sync::Mutex`] held only for [`Sim::handle`] (no await
 //! inside); its time is the shell's clock ([`crate::clock::now_ms`], the crate's one clock
 //! read), so the sim's virtual time is the real time.
@@ -110,6 +116,47 @@ pub fn mint_token(seed: u64, email: Option<&str>, plan: &str) -> MintedToken {
     }
 }
 
+// === observer ===
+
+/// When an [`Observer`] sees a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// The request was read in full; the simulator has not seen it yet.
+    Received,
+    /// The simulator handled it (its effects happened, it is in [`Sim::requests`]); the reply
+    /// has not been written yet.
+    Answered,
+}
+
+/// One request as an [`Observer`] sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Observed<'a> {
+    /// Which side of the simulator this is.
+    pub stage: Stage,
+    /// The request (absolute URL at the origin, lower-case header names, the whole body).
+    pub request: &'a UpstreamRequest,
+    /// At [`Stage::Answered`], the reply's status (`None` for a transport fault); always
+    /// `None` at [`Stage::Received`].
+    pub status: Option<u16>,
+}
+
+/// What an [`Observer`] wants done with the request it saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Go on as usual.
+    Serve,
+    /// Close the connection without a reply: at [`Stage::Received`] the simulator never sees
+    /// the request; at [`Stage::Answered`] its effects stay but the reply is not written.
+    Drop,
+}
+
+/// A callback run for every request at both [`Stage`]s, on that request's connection task
+/// and outside the simulator's lock: the request waits for it, nothing else does. For tests
+/// that act at an exact point of a client's life (`examples/proxy/tests/crash.rs` kills the
+/// gateway when the sim receives or has just performed a create, and drops that request).
+/// Keep it short; it must not block on the server itself.
+pub type Observer = Arc<dyn Fn(&Observed<'_>) -> Verdict + Send + Sync>;
+
 // === shared state ===
 
 /// What the server and its handle share: the simulator and where it listens.
@@ -142,11 +189,22 @@ struct Settings {
 /// the `with_*` settings and [`SimServer::add_account`], then [`SimServer::serve`] (runs until
 /// a shutdown future completes) or [`SimServer::spawn`] (runs on the tokio runtime, stopped
 /// through the [`SimHandle`]).
-#[derive(Debug)]
 pub struct SimServer {
     listener: std::net::TcpListener,
     shared: Arc<Shared>,
     settings: Settings,
+    observer: Option<Observer>,
+}
+
+impl fmt::Debug for SimServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimServer")
+            .field("listener", &self.listener)
+            .field("shared", &self.shared)
+            .field("settings", &self.settings)
+            .field("observer", &self.observer.is_some())
+            .finish()
+    }
 }
 
 impl SimServer {
@@ -174,7 +232,7 @@ impl SimServer {
             hang_limit: DEFAULT_HANG_LIMIT,
             log_limit: None,
         };
-        Ok(SimServer { listener, shared, settings })
+        Ok(SimServer { listener, shared, settings, observer: None })
     }
 
     /// Caps request bodies at `bytes` (default [`DEFAULT_BODY_LIMIT`]); larger ones get 413.
@@ -196,6 +254,14 @@ impl SimServer {
     #[must_use]
     pub fn with_log_limit(mut self, entries: usize) -> Self {
         self.settings.log_limit = Some(entries.max(1));
+        self
+    }
+
+    /// Calls `observer` for every request before and after the simulator handles it (see
+    /// [`Observer`]). None by default.
+    #[must_use]
+    pub fn with_observer(mut self, observer: Observer) -> Self {
+        self.observer = Some(observer);
         self
     }
 
@@ -234,7 +300,8 @@ impl SimServer {
     /// Registering the listener with the runtime failed.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> io::Result<()> {
         let listener = TcpListener::from_std(self.listener)?;
-        let ctx = Arc::new(Ctx { shared: self.shared, settings: self.settings });
+        let ctx =
+            Arc::new(Ctx { shared: self.shared, settings: self.settings, observer: self.observer });
         let (stop_tx, stop_rx) = watch::channel(false);
         let graceful = GracefulShutdown::new();
         let mut builder = hyper::server::conn::http1::Builder::new();
@@ -348,10 +415,19 @@ impl SimHandle {
 // === one request ===
 
 /// What every connection's service shares.
-#[derive(Debug)]
 struct Ctx {
     shared: Arc<Shared>,
     settings: Settings,
+    observer: Option<Observer>,
+}
+
+impl Ctx {
+    fn observe(&self, stage: Stage, request: &UpstreamRequest, status: Option<u16>) -> Verdict {
+        match &self.observer {
+            Some(observer) => observer(&Observed { stage, request, status }),
+            None => Verdict::Serve,
+        }
+    }
 }
 
 /// The service's error: the connection is dropped without a reply.
@@ -402,6 +478,9 @@ async fn respond(
         timeout_ms: u64::try_from(ctx.settings.hang_limit.as_millis()).unwrap_or(u64::MAX),
         proxy: None,
     };
+    if ctx.observe(Stage::Received, &request, None) == Verdict::Drop {
+        return Err(Dropped("the observer"));
+    }
     let now = unix_now_ms();
     let response = {
         let mut sim = ctx.shared.sim();
@@ -411,6 +490,9 @@ async fn respond(
         }
         response
     };
+    if ctx.observe(Stage::Answered, &request, response.status()) == Verdict::Drop {
+        return Err(Dropped("the observer"));
+    }
     match response {
         SimResponse::Reply(reply) => Ok(reply_response(reply)),
         SimResponse::Transport(TransportError::Timeout) => {
@@ -537,6 +619,55 @@ mod tests {
         let server = SimServer::bind("127.0.0.1:0".parse().unwrap(), config).unwrap();
         assert_eq!(server.with_sim(|s| s.config().media_origin.clone()), "http://cdn.test/files");
         assert_eq!(server.upstream_config().base_url, format!("{}/backend", server.origin()));
+    }
+
+    #[tokio::test]
+    async fn the_observer_sees_each_request_before_and_after_the_sim() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        /// Stage, path, status, requests in the sim's log at that moment.
+        type Seen = Vec<(Stage, String, Option<u16>, usize)>;
+        let seen: Arc<Mutex<Seen>> = Arc::default();
+        let log = Arc::clone(&seen);
+        let server = SimServer::bind("127.0.0.1:0".parse().unwrap(), SimConfig::fast()).unwrap();
+        let shared = Arc::clone(&server.shared);
+        let server = server.with_observer(Arc::new(move |o: &Observed<'_>| {
+            // How many requests the sim had logged tells the stages apart.
+            let logged = shared.sim().requests().len();
+            let path = o.request.path_and_query().to_owned();
+            log.lock().unwrap().push((o.stage, path, o.status, logged));
+            // The second request is dropped before the sim sees it.
+            if logged == 1 && o.stage == Stage::Received {
+                Verdict::Drop
+            } else {
+                Verdict::Serve
+            }
+        }));
+        let handle = server.spawn();
+        let mut stream = TcpStream::connect(handle.local_addr()).await.unwrap();
+        stream
+            .write_all(b"GET /backend/me HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut reply = Vec::new();
+        stream.read_to_end(&mut reply).await.unwrap();
+        assert!(reply.starts_with(b"HTTP/1.1 401"), "{}", String::from_utf8_lossy(&reply));
+        let seen = seen.lock().unwrap().clone();
+        let want = vec![
+            (Stage::Received, "/backend/me".to_owned(), None, 0),
+            (Stage::Answered, "/backend/me".to_owned(), Some(401), 1),
+        ];
+        assert_eq!(seen, want);
+        let mut stream = TcpStream::connect(handle.local_addr()).await.unwrap();
+        stream
+            .write_all(b"GET /backend/me HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut reply = Vec::new();
+        // Closed without a reply (or reset): nothing read either way.
+        let _ = stream.read_to_end(&mut reply).await;
+        assert!(reply.is_empty(), "{}", String::from_utf8_lossy(&reply));
+        assert_eq!(handle.with_sim(|s| s.requests().len()), 1, "the sim never saw it");
+        handle.shutdown().await.unwrap();
     }
 
     #[test]

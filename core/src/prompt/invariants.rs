@@ -86,7 +86,7 @@ fn check_storyboard(text: &str) {
             }
             for shot in &board.shots {
                 assert!(!shot.scene.is_empty() && shot.scene.trim() == shot.scene);
-                assert!(shot.duration.hundredths() > 0);
+                assert!((1..=6_000).contains(&shot.duration.hundredths()));
                 assert!(text.contains(&format!("[{}s]", shot.duration)));
             }
             let total = board.shots.iter().map(|s| s.duration.hundredths()).sum::<u64>();

@@ -59,6 +59,11 @@ const MAX_MARKER_INNER: usize = 16;
 /// The most digits before the decimal point of a duration.
 const MAX_INT_DIGITS: usize = 6;
 
+/// The longest a shot may last, in seconds: more than twice the longest video (25 s), so
+/// no real storyboard meets it, while `[999999s]` is a 400 rather than an upstream surprise.
+/// (The sum of the shots is not capped: the model decides the video's length.)
+const MAX_SHOT_SECONDS: u64 = 60;
+
 /// The most digits after the decimal point of a duration.
 const MAX_FRAC_DIGITS: usize = 2;
 
@@ -112,6 +117,8 @@ enum ErrorKind {
     Duration(String),
     /// The duration has more than [`MAX_INT_DIGITS`] digits before the point.
     TooLong(String),
+    /// The duration is above [`MAX_SHOT_SECONDS`]; holds the duration text.
+    AboveMax(String),
     /// Nothing follows the marker; holds the marker.
     EmptyScene(String),
     /// The shot is one too many.
@@ -126,12 +133,15 @@ enum DurationProblem {
     Malformed,
     /// Well-formed, but too many digits before the point.
     TooLong,
+    /// Well-formed, but longer than [`MAX_SHOT_SECONDS`].
+    AboveMax,
 }
 
 impl ShotDuration {
     /// Parses a duration as written inside a marker (without the `s`): ASCII digits (at most 6),
-    /// optionally `.` and 1 or 2 digits, with a value above zero. `5`, `5.0`, `12.5` and `0.25`
-    /// parse; `0`, `0.00`, `-5`, `5.`, `.5`, `5.123`, `1234567` and ` 5` do not.
+    /// optionally `.` and 1 or 2 digits, with a value above zero and at most 60 s. `5`, `5.0`,
+    /// `12.5`, `0.25` and `60.00` parse; `0`, `0.00`, `-5`, `5.`, `.5`, `5.123`, `60.01`,
+    /// `1234567` and ` 5` do not.
     pub fn parse(text: &str) -> Option<ShotDuration> {
         ShotDuration::check(text).ok()
     }
@@ -152,7 +162,11 @@ impl ShotDuration {
         if !text.bytes().any(|b| matches!(b, b'1'..=b'9')) {
             return Err(DurationProblem::Malformed);
         }
-        Ok(ShotDuration(text.to_owned()))
+        let duration = ShotDuration(text.to_owned());
+        if duration.hundredths() > MAX_SHOT_SECONDS * 100 {
+            return Err(DurationProblem::AboveMax);
+        }
+        Ok(duration)
     }
 
     /// The duration as written, for example `5.0`.
@@ -256,6 +270,7 @@ fn duration_of(token: Token<'_>, shot: usize) -> Result<ShotDuration, Storyboard
     ShotDuration::check(text).map_err(|problem| match problem {
         DurationProblem::Malformed => err(ErrorKind::Duration(echo(text))),
         DurationProblem::TooLong => err(ErrorKind::TooLong(echo(text))),
+        DurationProblem::AboveMax => err(ErrorKind::AboveMax(echo(text))),
     })
 }
 
@@ -402,6 +417,11 @@ impl fmt::Display for StoryboardError {
                 "duration \"{text}\" is too long; use at most {MAX_INT_DIGITS} digits before \
                  the decimal point, like [5s] or [7.5s]"
             ),
+            ErrorKind::AboveMax(text) => write!(
+                f,
+                "duration \"{text}\" is too long; a shot lasts at most {MAX_SHOT_SECONDS} seconds, \
+                 like [5s] or [7.5s]"
+            ),
             ErrorKind::EmptyScene(marker) => write!(
                 f,
                 "the scene is empty; write the shot's description after its {marker} marker"
@@ -487,7 +507,7 @@ mod tests {
             ),
             // Verbatim durations.
             (
-                "[5s]a [5.0s]b [12.5s]c [0.25s]d [007s]e [999999.99s]f".to_owned(),
+                "[5s]a [5.0s]b [12.5s]c [0.25s]d [007s]e [60.00s]f".to_owned(),
                 sb(
                     None,
                     &[
@@ -496,7 +516,7 @@ mod tests {
                         ("12.5", "c"),
                         ("0.25", "d"),
                         ("007", "e"),
-                        ("999999.99", "f"),
+                        ("60.00", "f"),
                     ],
                 ),
             ),
@@ -570,6 +590,13 @@ mod tests {
             ),
             ("[9999999999999.5s]a".to_owned(), 1, "Shot 1: duration \"9999999999999.5\" is too long"),
             (
+                "[5s]a [999999s]b".to_owned(),
+                2,
+                "Shot 2: duration \"999999\" is too long; a shot lasts at most 60 seconds, like [5s] or [7.5s]",
+            ),
+            ("[60.01s]a".to_owned(), 1, "Shot 1: duration \"60.01\" is too long; a shot lasts at most 60 seconds"),
+            ("[061s]a".to_owned(), 1, "Shot 1: duration \"061\" is too long; a shot lasts at most 60 seconds"),
+            (
                 "[5s]a [5s]b [5s]   \n".to_owned(),
                 3,
                 "Shot 3: the scene is empty; write the shot's description after its [5s] marker",
@@ -608,14 +635,17 @@ mod tests {
 
     #[test]
     fn durations() {
-        let cases: [(&str, Option<u64>); 16] = [
+        let cases: [(&str, Option<u64>); 19] = [
             ("5", Some(500)),
             ("5.0", Some(500)),
             ("7.5", Some(750)),
             ("12.5", Some(1250)),
             ("0.25", Some(25)),
             ("0.01", Some(1)),
-            ("999999.99", Some(99_999_999)),
+            ("60", Some(6_000)),
+            ("60.00", Some(6_000)),
+            ("60.01", None),
+            ("999999.99", None),
             ("000001", Some(100)),
             ("0", None),
             ("0.0", None),

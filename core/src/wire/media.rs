@@ -134,8 +134,48 @@ pub fn decode_image(text: &str, param: &'static str, limits: &Limits) -> Result<
     }
     let bytes = decode_base64(payload, param, limits.max_image_bytes)?;
     match MediaFormat::sniff(&bytes) {
-        Some(format) if format.is_image() => Ok(Media { bytes: Bytes::from(bytes), format }),
+        Some(format) if format.is_image() => match missing_image_header(format, &bytes) {
+            None => Ok(Media { bytes: Bytes::from(bytes), format }),
+            Some(what) => Err(Error::invalid(
+                param,
+                format!("{param} is not a complete {}: {what}", format.name()),
+            )),
+        },
         _ => Err(Error::invalid(param, format!("{param} is not a PNG, JPEG, GIF or WebP image"))),
+    }
+}
+
+/// What is missing after an image's magic bytes, if anything: the magic alone is not an
+/// image. Checked: PNG, the `IHDR` chunk first with a non-zero width and height; JPEG, the
+/// start-of-image followed by a real segment marker with a length; GIF, a non-zero logical
+/// screen size; WebP, a `VP8 `, `VP8L` or `VP8X` chunk. Not a decoder: the upstream judges
+/// the rest.
+fn missing_image_header(format: MediaFormat, bytes: &[u8]) -> Option<&'static str> {
+    let nonzero = |b: Option<&[u8]>| b.is_some_and(|b| b.iter().any(|&x| x != 0));
+    match format {
+        MediaFormat::Png => {
+            let ihdr = bytes.get(8..16) == Some(b"\0\0\0\x0dIHDR");
+            (!(ihdr && nonzero(bytes.get(16..20)) && nonzero(bytes.get(20..24)))).then_some(
+                "the signature is not followed by an IHDR header with a width and a height",
+            )
+        }
+        MediaFormat::Jpeg => {
+            let marker = bytes.get(3).copied().unwrap_or(0);
+            let segment = matches!(marker, 0xc0..=0xcf | 0xdb | 0xdd | 0xe0..=0xef | 0xfe)
+                && marker != 0xc8
+                && marker != 0xcc;
+            let length = bytes.get(4..6).map_or(0, |l| u16::from_be_bytes([l[0], l[1]]));
+            (!(segment && length >= 2))
+                .then_some("the start-of-image marker is not followed by a segment")
+        }
+        MediaFormat::Gif => (!(nonzero(bytes.get(6..8)) && nonzero(bytes.get(8..10))))
+            .then_some("the header has no logical screen width and height"),
+        MediaFormat::Webp => {
+            let chunk = bytes.get(12..16);
+            let known = matches!(chunk, Some(b"VP8 " | b"VP8L" | b"VP8X"));
+            (!known).then_some("the RIFF header is not followed by a VP8, VP8L or VP8X chunk")
+        }
+        MediaFormat::Mp4 | MediaFormat::Webm => None,
     }
 }
 
@@ -212,7 +252,9 @@ mod tests {
     use super::*;
     use base64::engine::general_purpose::STANDARD as B64;
 
-    const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+    /// A PNG's signature and `IHDR` chunk (1x1, 8-bit RGBA, CRC).
+    const PNG: &[u8] =
+        b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
     const MP4: &[u8] = b"\0\0\0\x18ftypmp42\0\0\0\0";
 
     fn limits() -> Limits {
@@ -255,6 +297,45 @@ mod tests {
         for (text, message) in cases {
             let err = decode_image(&text, "image", &limits()).unwrap_err();
             assert_eq!((err.param(), err.message().as_str()), (Some("image"), message), "{text}");
+        }
+    }
+
+    #[test]
+    fn magic_bytes_alone_are_not_an_image() {
+        let png_header = "image is not a complete PNG: the signature is not followed by an IHDR header with a width and a height";
+        let jpeg_header =
+            "image is not a complete JPEG: the start-of-image marker is not followed by a segment";
+        let cases: [(&[u8], &str); 11] = [
+            (&PNG[..8], png_header),
+            (&PNG[..16], png_header),
+            (b"\x89PNG\r\n\x1a\n\0\0\0\rIDAT\0\0\0\x01\0\0\0\x01", png_header),
+            (b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\0\0\0\0\x01\x08\x06", png_header),
+            (b"\xff\xd8\xff", jpeg_header),
+            (b"\xff\xd8\xff\x00\x00\x10", jpeg_header),
+            (b"\xff\xd8\xff\xe0\x00", jpeg_header),
+            (b"GIF89a", "image is not a complete GIF: the header has no logical screen width and height"),
+            (b"GIF89a\0\0\x01\0", "image is not a complete GIF: the header has no logical screen width and height"),
+            (b"RIFF\0\0\0\0WEBP", "image is not a complete WebP: the RIFF header is not followed by a VP8, VP8L or VP8X chunk"),
+            (b"RIFF\0\0\0\0WEBPJUNK", "image is not a complete WebP: the RIFF header is not followed by a VP8, VP8L or VP8X chunk"),
+        ];
+        for (bytes, message) in cases {
+            let err = decode_image(&B64.encode(bytes), "image", &limits()).unwrap_err();
+            assert_eq!(
+                (err.param(), err.message().as_str()),
+                (Some("image"), message),
+                "{bytes:?}"
+            );
+        }
+        // Plausible headers pass (the upstream judges the rest).
+        let good: [(&[u8], MediaFormat); 4] = [
+            (PNG, MediaFormat::Png),
+            (b"\xff\xd8\xff\xe0\x00\x10JFIF\0", MediaFormat::Jpeg),
+            (b"GIF89a\x01\0\x01\0\x80\0\0", MediaFormat::Gif),
+            (b"RIFF\x1a\0\0\0WEBPVP8L\x0d\0\0\0", MediaFormat::Webp),
+        ];
+        for (bytes, format) in good {
+            let media = decode_image(&B64.encode(bytes), "image", &limits()).unwrap();
+            assert_eq!(media.format, format);
         }
     }
 
