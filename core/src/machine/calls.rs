@@ -55,6 +55,9 @@ pub(super) enum Call {
     UploadAvatar,
     /// Finalize the character.
     Finalize,
+    /// Ask whether the username a finalize whose answer was lost claimed is taken now, which
+    /// tells whether that finalize happened.
+    CheckFinalized,
     /// Make the character public.
     SetPublic,
     /// Delete the temporary character of a character video.
@@ -79,9 +82,15 @@ impl Call {
         self == Call::DeleteCharacter
     }
 
+    /// Calls that must not be repeated blindly when their answer is lost: the create, and the
+    /// character's finalize (the upstream refuses a second one).
+    pub(super) fn changes_upstream_once(self) -> bool {
+        matches!(self, Call::Create | Call::Finalize)
+    }
+
     /// Looking for a create whose answer was lost ([`super::recover`]).
     pub(super) fn is_lookup(self) -> bool {
-        matches!(self, Call::FindCreated | Call::FindCreatedDraft)
+        matches!(self, Call::FindCreated | Call::FindCreatedDraft | Call::CheckFinalized)
     }
 }
 
@@ -163,6 +172,9 @@ pub(super) struct Facts {
     pub asset_pointer: Option<String>,
     /// The username sent with finalize.
     pub chosen_username: Option<String>,
+    /// A finalize was sent and its answer is not known (stored before it leaves, cleared by
+    /// its reply): after a resume, check whether it happened before finalizing again.
+    pub finalize_sent: bool,
     pub character: Option<Character>,
     pub public_set: bool,
     pub deleted: bool,
@@ -174,9 +186,12 @@ impl Facts {
         self.upstream_task.is_some() || self.cameo_id.is_some()
     }
 
-    /// Whether a temporary character must still be deleted before the task ends.
+    /// Whether a temporary character must still be deleted before the task ends (one whose
+    /// id was lost with its finalize's answer cannot be).
     pub(super) fn needs_cleanup(&self) -> bool {
-        self.character.is_some() && !self.deleted && !self.public_set
+        self.character.as_ref().is_some_and(|c| !c.character_id.is_empty())
+            && !self.deleted
+            && !self.public_set
     }
 
     pub(super) fn has_urlless_draft(&self) -> bool {
@@ -185,6 +200,24 @@ impl Facts {
 
     pub(super) fn cleanup_done(&mut self) {
         self.deleted = true;
+    }
+
+    /// `call` (one that [`Call::changes_upstream_once`]) leaves now.
+    pub(super) fn sent(&mut self, call: Call, now_ms: u64) {
+        match call {
+            Call::Create => self.create_sent_ms = Some(now_ms),
+            Call::Finalize => self.finalize_sent = true,
+            _ => {}
+        }
+    }
+
+    /// `call` was answered (or certainly never arrived): nothing is left to look for.
+    pub(super) fn answered(&mut self, call: Call) {
+        match call {
+            Call::Create => self.create_sent_ms = None,
+            Call::Finalize => self.finalize_sent = false,
+            _ => {}
+        }
     }
 
     pub(super) fn drop_sentinel(&mut self) {
@@ -323,6 +356,7 @@ fn character_step(f: &Facts, source: Option<&CharacterSource>) -> Option<Call> {
         (None, _, _) => Call::Cameo,
         (Some(_), None, None) => Call::DownloadAvatar,
         (Some(_), Some(_), None) => Call::UploadAvatar,
+        (Some(_), _, Some(_)) if f.finalize_sent => Call::CheckFinalized,
         (Some(_), _, Some(_)) => Call::Finalize,
     })
 }
@@ -474,6 +508,7 @@ pub(super) fn build(g: &mut Generation, call: Call, now_ms: u64) -> Built {
             g.facts.chosen_username = Some(up::character_username(hint.as_deref(), suffix));
             Built::Send(adapter::finalize(g))
         }
+        Call::CheckFinalized => Built::Send(adapter::username_check(g)),
         Call::SetPublic => {
             event(g, Event::Character(CharacterStep::SettingPublic));
             Built::Send(adapter::set_public(g))
@@ -711,6 +746,20 @@ pub(super) fn learn(
             g.facts.character = Some(Character { character_id, username, display_name });
             g.out.push_back(super::Output::Persist);
         }
+        Call::CheckFinalized => {
+            let available = up::decode_username_available(reply).map_err(undecodable)?;
+            g.facts.finalize_sent = false;
+            if !available {
+                // The lost finalize happened: the character exists under the username it
+                // claimed. Its id came only in the lost answer (no lookup exists upstream).
+                let username = g.facts.chosen_username.clone().unwrap_or_default();
+                let display_name =
+                    g.facts.cameo.as_ref().map(|c| c.display_name.clone()).unwrap_or_default();
+                g.facts.character =
+                    Some(Character { character_id: String::new(), username, display_name });
+                g.out.push_back(super::Output::Persist);
+            }
+        }
         Call::SetPublic => {
             g.facts.public_set = true;
             if let Some(card) = card(g) {
@@ -910,6 +959,11 @@ mod adapter {
         let display = g.facts.cameo.as_ref().map(|c| c.display_name.as_str()).unwrap_or_default();
         let pointer = g.facts.asset_pointer.as_deref().unwrap_or_default();
         up::characters_finalize(&g.cfg.upstream, &auth(g), cameo_id(g), username, display, pointer)
+    }
+
+    pub(super) fn username_check(g: &Generation) -> UpstreamRequest {
+        let username = g.facts.chosen_username.as_deref().unwrap_or_default();
+        up::username_check(&g.cfg.upstream, &auth(g), username)
     }
 
     pub(super) fn set_public(g: &Generation) -> UpstreamRequest {

@@ -13,7 +13,11 @@
 //!   sent again;
 //! - accepted (`upstream_task` or a cameo): a lease on the same token, then polling only;
 //! - a character in progress continues from its last learnt step (a lost avatar download is
-//!   simply downloaded again).
+//!   simply downloaded again); a finalize sent but not answered (`finalize_sent`, stored
+//!   before it leaves) is not sent again blindly (the upstream refuses a second one): the task
+//!   asks whether the username it claimed is taken now. Taken: the character exists under it,
+//!   but its id came only in the lost answer, so the card shows an empty `character_id` and a
+//!   character video cannot delete its temporary character. Free: it finalizes again.
 
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +45,9 @@ pub struct Checkpoint {
     cameo: Option<Cameo>,
     asset_pointer: Option<String>,
     chosen_username: Option<String>,
+    /// Absent in checkpoints written before it existed: read as `false`.
+    #[serde(default)]
+    finalize_sent: bool,
     character: Option<Character>,
     public_set: bool,
     deleted: bool,
@@ -65,6 +72,7 @@ impl Checkpoint {
             cameo: f.cameo.clone(),
             asset_pointer: f.asset_pointer.clone(),
             chosen_username: f.chosen_username.clone(),
+            finalize_sent: f.finalize_sent,
             character: f.character.clone(),
             public_set: f.public_set,
             deleted: f.deleted,
@@ -87,6 +95,7 @@ impl Checkpoint {
         f.cameo = self.cameo;
         f.asset_pointer = self.asset_pointer;
         f.chosen_username = self.chosen_username;
+        f.finalize_sent = self.finalize_sent;
         f.character = self.character;
         f.public_set = self.public_set;
         f.deleted = self.deleted;

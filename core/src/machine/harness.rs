@@ -248,7 +248,7 @@ impl World {
 /// The requests the fuzzer picks from (by the first input byte).
 fn fuzz_request(choice: u8, marker: &str, remix: &str) -> Option<GenerationRequest> {
     use crate::translate::{self, Endpoint, Limits};
-    let png = "iVBORw0KGgoAAAANSUhEUmZha2U=";
+    let png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJ";
     let mp4 = "AAAAGGZ0eXBtcDQyZmFrZQ==";
     let chat = |model: &str, prompt: String| {
         let body =

@@ -46,7 +46,9 @@
 //! Rules kept by construction: every lease is released exactly once (on retry, on finish, on
 //! cancel, or at once when it arrives unexpectedly); nothing is sent after `Finished`; a task
 //! whose create the upstream accepted is only ever polled again, never resubmitted (B10); a
-//! content violation is never retried and never held against the token (decisions 5).
+//! create whose answer was lost (a crash, a timeout, a broken connection) is looked for on its
+//! account before it is sent again (module `recover`); a content violation is never retried and
+//! never held against the token (decisions 5).
 
 mod calls;
 mod checkpoint;
@@ -494,9 +496,7 @@ impl Generation {
             }
             Input::Reply(id, reply) => {
                 let call = self.take_in_flight(id)?;
-                if call == Call::Create {
-                    self.facts.create_sent_ms = None;
-                }
+                self.facts.answered(call);
                 let class = crate::upstream::classify(&reply);
                 match class {
                     Class::Ok => match calls::learn(self, call, &reply, now_ms) {
@@ -523,10 +523,8 @@ impl Generation {
                 // A create that timed out or whose connection broke may have reached the
                 // upstream: keep `create_sent_ms`, so the next attempt looks for it before it
                 // creates again. One that could not connect never left.
-                let may_have_arrived =
-                    matches!(error, TransportError::Timeout | TransportError::Reset);
-                if call == Call::Create && !may_have_arrived {
-                    self.facts.create_sent_ms = None;
+                if !matches!(error, TransportError::Timeout | TransportError::Reset) {
+                    self.facts.answered(call);
                 }
                 self.failed_call(now_ms, call, crate::upstream::classify_transport(&error));
                 Ok(())
@@ -605,10 +603,10 @@ impl Generation {
         self.next_request += 1;
         match calls::build(self, call, now_ms) {
             calls::Built::Send(request) => {
-                if call == Call::Create {
+                if call.changes_upstream_once() {
                     // Stored before it leaves: a crash before its answer is stored makes the
-                    // resumed task look for this create upstream instead of sending it again.
-                    self.facts.create_sent_ms = Some(now_ms);
+                    // resumed task look for what it made instead of sending it again.
+                    self.facts.sent(call, now_ms);
                     self.out.push_back(Output::Persist);
                 }
                 self.out.push_back(Output::Send(id, request));
@@ -679,8 +677,9 @@ impl Generation {
             }
             _ if call.is_lookup() => match class {
                 Class::CountryUnsupported { .. } | Class::Fatal { .. } | Class::InvalidRequest => {
-                    // The lists cannot be read here: stop looking and create again.
+                    // Nothing can be looked up here: stop looking and send it again.
                     self.facts.create_sent_ms = None;
+                    self.facts.finalize_sent = false;
                 }
                 _ => {
                     // Unknown whether the create is there: look again later.

@@ -854,3 +854,66 @@ fn a_create_whose_reply_the_connection_lost_is_found_not_sent_again() {
     assert!(world.completed().is_some(), "{:?}", world.events);
     assert_eq!(world.sim.creates(), 1);
 }
+
+#[test]
+fn a_finalize_whose_answer_was_lost_is_checked_not_sent_again() {
+    let requests = [
+        dedicated(Endpoint::CharactersCreate, serde_json::json!({"video": B64.encode(MP4)})),
+        dedicated(
+            Endpoint::CharactersGenerate,
+            serde_json::json!({"prompt": "The character waves", "video": B64.encode(MP4)}),
+        ),
+    ];
+    for request in requests {
+        let name = request.operation.name();
+        let mut world = one_account();
+        let mut g = task(request.clone());
+        // The finalize reaches the upstream and is answered, but the process dies before
+        // the answer is stored.
+        world.run_until(&mut g, |o, _| {
+            matches!(o, Output::Send(_, r) if r.path_and_query() == "/backend/characters/finalize")
+        });
+        let stored = world.checkpoints.last().unwrap().to_json();
+        assert!(stored.contains("\"finalize_sent\":true"), "{name}: {stored}");
+        drop(g);
+        world.crash();
+        let checkpoint = Checkpoint::from_json(&stored).unwrap();
+        let mut resumed =
+            Generation::resume(world.now, TaskId::new(START_MS, 42), request, cfg(), checkpoint);
+        run(&mut world, &mut resumed);
+        assert!(world.completed().is_some(), "{name}: {:?}", world.events);
+        assert_eq!(logged(&world, Method::Post, "/backend/characters/finalize"), 1, "{name}");
+        assert_eq!(logged(&world, Method::Post, "/backend/project_y/profile/username/check"), 1);
+        if let Some(TaskResult::Character(card)) = world.completed() {
+            assert!(!card.username.is_empty(), "{card:?}");
+            assert_eq!(card.character_id, "", "its id was only in the lost answer");
+        }
+    }
+}
+
+#[test]
+fn a_finalize_that_never_arrived_is_sent_after_the_check() {
+    let request =
+        dedicated(Endpoint::CharactersCreate, serde_json::json!({"video": B64.encode(MP4)}));
+    let mut world = one_account();
+    let mut g = task(request.clone());
+    // Stop at the Persist that stores "finalize sent", before the finalize leaves.
+    world.run_until(&mut g, |o, w| {
+        matches!(o, Output::Persist)
+            && w.sim.requests().iter().any(|r| r.path() == "/backend/project_y/file/upload")
+    });
+    let stored = world.checkpoints.last().unwrap().to_json();
+    assert!(stored.contains("\"finalize_sent\":true"), "{stored}");
+    assert_eq!(logged(&world, Method::Post, "/backend/characters/finalize"), 0);
+    drop(g);
+    world.crash();
+    let checkpoint = Checkpoint::from_json(&stored).unwrap();
+    let mut resumed =
+        Generation::resume(world.now, TaskId::new(START_MS, 42), request, cfg(), checkpoint);
+    run(&mut world, &mut resumed);
+    match world.completed() {
+        Some(TaskResult::Character(card)) => assert!(card.character_id.starts_with("char_")),
+        other => panic!("{other:?}: {:?}", world.events),
+    }
+    assert_eq!(logged(&world, Method::Post, "/backend/characters/finalize"), 1);
+}

@@ -213,6 +213,26 @@ pub fn cameo_update_v2(cfg: &UpstreamConfig, auth: &Auth, cameo_id: &str) -> Ups
     json_call(cfg, auth, Method::Post, &path, Bytes::from_static(br#"{"visibility":"public"}"#))
 }
 
+/// `POST /project_y/profile/username/check` with `{"username": …}` (P-APP, endpoint 7).
+/// Decode with [`decode_username_available`]. A finalize whose answer was lost is known to
+/// have happened when the username it claimed is no longer available.
+pub fn username_check(cfg: &UpstreamConfig, auth: &Auth, username: &str) -> UpstreamRequest {
+    let body = json_body(&serde_json::json!({ "username": username }));
+    json_call(cfg, auth, Method::Post, "/project_y/profile/username/check", body)
+}
+
+#[derive(Deserialize)]
+struct UsernameCheckReply {
+    #[serde(default)]
+    available: Lenient<bool>,
+}
+
+/// `{"available": bool}` of [`username_check`].
+pub fn decode_username_available(reply: &UpstreamReply) -> Result<bool, DecodeError> {
+    let r: UsernameCheckReply = json(reply, "an object")?;
+    r.available.into_inner().ok_or(DecodeError::Missing { field: "available" })
+}
+
 /// `DELETE /project_y/characters/{character_id}` (P-APP). Success is 200 or 204.
 pub fn delete_character(cfg: &UpstreamConfig, auth: &Auth, character_id: &str) -> UpstreamRequest {
     let path = format!("/project_y/characters/{}", encode(character_id));

@@ -77,8 +77,8 @@ pub use account::{
 pub use characters::{
     cameo_in_progress, cameo_update_v2, character_username, characters_finalize,
     characters_from_generation, characters_upload, decode_cameo_progress, decode_file_upload,
-    decode_finalize, delete_character, file_upload, CameoProfile, CameoProgress, FileUseCase,
-    DEFAULT_TIMESTAMPS,
+    decode_finalize, decode_username_available, delete_character, file_upload, username_check,
+    CameoProfile, CameoProgress, FileUseCase, DEFAULT_TIMESTAMPS,
 };
 pub use classify::{classify, classify_transport, Class};
 pub use config::UpstreamConfig;

