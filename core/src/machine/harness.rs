@@ -43,7 +43,12 @@ pub(crate) struct World {
 
 impl World {
     pub(crate) fn new(accounts: &[AccountSpec]) -> Self {
-        let mut sim = Sim::new(SimConfig { start_ms: START_MS, ..SimConfig::fast() });
+        World::with_sim(accounts, SimConfig { start_ms: START_MS, ..SimConfig::fast() })
+    }
+
+    /// A world whose simulator runs with `config`.
+    pub(crate) fn with_sim(accounts: &[AccountSpec], config: SimConfig) -> Self {
+        let mut sim = Sim::new(config);
         let mut pool =
             TokenPool::new(PoolConfig { strategy: Strategy::RoundRobin, ..PoolConfig::default() });
         let mut refresh_tokens = Vec::new();

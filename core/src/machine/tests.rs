@@ -917,3 +917,28 @@ fn a_finalize_that_never_arrived_is_sent_after_the_check() {
     }
     assert_eq!(logged(&world, Method::Post, "/backend/characters/finalize"), 1);
 }
+
+#[test]
+fn a_lost_create_listed_late_is_found_within_the_window_and_not_beyond() {
+    // The upstream lists a new task only after a delay (GO's gap). Within the recovery window
+    // the task keeps looking and finds it. Beyond it, an image has to be taken as never
+    // created (the documented limit of the window), while a (fast) video that finished
+    // meanwhile is still found in the drafts, which are not delayed.
+    let window = cfg().create_recovery_window_ms;
+    let cases = [
+        (window / 2, "gpt-image", 1),
+        (window / 2, "sora2-landscape-10s", 1),
+        (window * 3, "gpt-image", 2),
+        (window * 3, "sora2-landscape-10s", 1),
+    ];
+    for (delay_ms, model, creates) in cases {
+        let config =
+            SimConfig { start_ms: START_MS, listing_delay_ms: delay_ms, ..SimConfig::fast() };
+        let mut world = World::with_sim(&[AccountSpec::pro("pro@example.com")], config);
+        let request = chat(model, "A cat listed late #lost");
+        let mut g = task(request);
+        run(&mut world, &mut g);
+        assert!(world.completed().is_some(), "{model}, {delay_ms} ms: {:?}", world.events);
+        assert_eq!(world.sim.creates(), creates, "{model}, listed after {delay_ms} ms");
+    }
+}

@@ -143,6 +143,10 @@ pub struct SimConfig {
     /// the account with its email). Off by default (only tokens this simulator minted are
     /// known); `sora2api sim` turns it on so `sora2api sim mint-token` works.
     pub accept_offline_tokens: bool,
+    /// A new task shows in `nf/pending/v2` and `v2/recent_tasks` only this long after its
+    /// create was accepted (ms; 0 by default): the gap GO works around (sora-backend.md 2.5,
+    /// "never seen and 30 s have passed"). The real length is unknown.
+    pub listing_delay_ms: u64,
 }
 
 impl Default for SimConfig {
@@ -171,6 +175,7 @@ impl Default for SimConfig {
             default_client_id: "app_LlGpXReQgckcGGUo2JrYvtJK".into(),
             quota_window_s: 86_400,
             accept_offline_tokens: false,
+            listing_delay_ms: 0,
         }
     }
 }

@@ -176,11 +176,12 @@ impl Sim {
     ) -> Result<UpstreamReply, UpstreamReply> {
         let limit = http::limit(query, 20, 100)?;
         let origin = self.cfg.media_origin.clone();
+        let listed_from = now.saturating_sub(self.cfg.listing_delay_ms);
         let responses: Vec<Value> = self
             .image_tasks
             .iter_mut()
             .rev()
-            .filter(|t| t.account == account)
+            .filter(|t| t.account == account && t.created_ms <= listed_from)
             .take(limit)
             .map(|task| image_json(task, now, &origin))
             .collect();

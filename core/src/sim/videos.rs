@@ -394,7 +394,9 @@ impl Sim {
         account: usize,
     ) -> Result<UpstreamReply, UpstreamReply> {
         let mut items = Vec::new();
-        for task in self.video_tasks.iter_mut().rev().filter(|t| t.account == account) {
+        let listed_from = now.saturating_sub(self.cfg.listing_delay_ms);
+        let tasks = self.video_tasks.iter_mut().rev();
+        for task in tasks.filter(|t| t.account == account && t.created_ms <= listed_from) {
             let (status, pct) = match task.phase(now, true) {
                 VideoPhase::Preprocessing => ("preprocessing", Value::Null),
                 VideoPhase::Queued => ("queued", Value::Null),
