@@ -809,7 +809,7 @@ pub(super) fn extension_seconds(g: &Generation) -> u16 {
 }
 
 /// A reply that classified as OK but does not decode: treated like a transient failure.
-fn undecodable(_: up::DecodeError) -> Class {
+pub(super) fn undecodable(_: up::DecodeError) -> Class {
     Class::Transient { status: None }
 }
 

@@ -22,7 +22,7 @@
 //! (character creation) have no list to look in and are simply repeated; an upload is not a
 //! generation.
 
-use super::calls::Call;
+use super::calls::{undecodable, Call};
 use super::Generation;
 use crate::request::Operation;
 use crate::upstream::{self as up, Class, Listed, UpstreamReply};
@@ -75,7 +75,6 @@ pub(super) fn learn(
     reply: &UpstreamReply,
     now_ms: u64,
 ) -> Result<(), Class> {
-    let undecodable = |_| Class::Transient { status: None };
     let (Some(sent_ms), Some(prompt)) = (g.facts.create_sent_ms, sent_prompt(g)) else {
         // Nothing to look for (no prompt to match): create again.
         g.facts.create_sent_ms = None;

@@ -559,6 +559,19 @@ impl World {
         (origin, rx)
     }
 
+    /// What the kill armed for `point` hit (its stage, path and status); after 30 s without
+    /// one, fails showing the sim's last requests.
+    #[expect(clippy::panic, reason = "a test helper fails loudly, like the tests")]
+    fn killed(&self, killed: &mpsc::Receiver<String>, marker: &str, point: &str) -> String {
+        killed.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
+            let log: Vec<String> = self.sim.with_sim(|s| {
+                let last = s.requests().iter().rev().take(40);
+                last.map(|r| format!("{} {:?}", r.path_and_query, r.status)).collect()
+            });
+            panic!("{marker}: no {point} kill within 30 s; the sim's last requests: {log:#?}")
+        })
+    }
+
     /// The stored record of a task (the proxy must be stopped).
     fn record(&self, id: &str) -> TaskRecord {
         let store = RedbTaskStore::open(&self.db).unwrap();
@@ -927,17 +940,7 @@ fn media_survive_a_kill_until_the_upstream_has_them() {
 
         // 2. The create performed, its answer lost.
         let (_, killed) = world.arm(job, Point::CreateSent, None);
-        let how = killed.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
-            let log: Vec<String> = world.sim.with_sim(|s| {
-                s.requests()
-                    .iter()
-                    .rev()
-                    .take(40)
-                    .map(|r| format!("{} {:?}", r.path_and_query, r.status))
-                    .collect()
-            });
-            panic!("{m}: no create kill; last requests: {log:#?}")
-        });
+        let how = world.killed(&killed, m, "create");
         assert!(how.starts_with("Answered"), "{m}: {how}");
         assert!(uploads() >= 1, "{m}: the resumed task did not upload");
         let record = world.record(&id);
@@ -945,17 +948,7 @@ fn media_survive_a_kill_until_the_upstream_has_them() {
 
         // 3. A create the gateway heard: at its first poll the medium is gone.
         let (_, killed) = world.arm(job, Point::Poll, None);
-        let how = killed.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
-            let log: Vec<String> = world.sim.with_sim(|s| {
-                s.requests()
-                    .iter()
-                    .rev()
-                    .take(40)
-                    .map(|r| format!("{} {:?}", r.path_and_query, r.status))
-                    .collect()
-            });
-            panic!("{m}: no poll kill; last requests: {log:#?}")
-        });
+        let how = world.killed(&killed, m, "poll");
         assert!(how.starts_with("Received"), "{m}: {how}");
         let record = world.record(&id);
         assert!(record.checkpoint.is_some(), "{m}: polled without a stored checkpoint");
