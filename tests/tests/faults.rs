@@ -85,3 +85,25 @@ async fn every_fault_storm_ends_in_a_defined_state_without_upstream_bodies() {
         eprintln!("{marker:>14}: {status} {message}");
     }
 }
+
+/// A create the upstream carried out but whose reply the connection lost (`#lost`: the sim
+/// creates, then resets the connection) is looked up and adopted, not created again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_whose_reply_the_connection_lost_is_found_not_repeated() {
+    for (path, model) in
+        [("/v1/images/generate", "gpt-image"), ("/v1/videos/generate", "sora2-landscape-10s")]
+    {
+        let sim = fast_sim();
+        let account = sim.add_account(AccountSpec::pro("lost@example.com"));
+        let layer = builder(&sim, pool_of(&[(&account, true)], 1_000)).build().unwrap();
+        let gw = Gateway::start(layer).await;
+        let body = json!({"prompt": "A cat whose answer is lost #lost", "model": model});
+        let reply = tokio::time::timeout(Duration::from_secs(20), gw.client.post(path, &body))
+            .await
+            .unwrap();
+        assert_eq!(reply.status.as_u16(), 200, "{model}: {reply:?}");
+        assert_eq!(sim.with_sim(|s| s.creates()), 1, "{model}: found upstream, not created again");
+        let task = gw.finished_task(&reply.task_id()).await;
+        assert_eq!(task["status"], "completed", "{model}: {task}");
+    }
+}
