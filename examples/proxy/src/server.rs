@@ -118,14 +118,8 @@ where
 {
     let graceful = GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
-    // `half_close`: while a response streams, hyper does not read the connection to notice a
-    // client that left; the next write does (an SSE keep-alive at the latest, every 15 s).
-    // That read keeps an 8 KiB buffer per streaming connection, a fifth of a held stream's
-    // memory (BENCHMARKS.md); the task never depended on it (a client that leaves stops
-    // nothing). A client that shuts its write side after the request is still answered.
     builder
         .keep_alive(true)
-        .half_close(true)
         .timer(TokioTimer::new())
         .header_read_timeout(config.header_read_timeout);
     let mut refuse = hyper::server::conn::http1::Builder::new();
