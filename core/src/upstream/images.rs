@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::config::UpstreamConfig;
-use super::decode::{json, progress_percent, DecodeError, Lenient};
+use super::decode::{json_value, progress_percent, DecodeError, Lenient};
 use super::headers::{app, app_sentinel, backend, json_body, request, Auth, SentinelToken};
 use super::http::{Method, UpstreamReply, UpstreamRequest};
 use super::multipart::Multipart;
@@ -168,7 +168,26 @@ pub fn decode_recent_tasks(
     reply: &UpstreamReply,
     task_id: &str,
 ) -> Result<ImageTaskStatus, DecodeError> {
-    let r: RecentReply = json(reply, "an object")?;
+    let expected = "an object";
+    let mut value = json_value(reply)?;
+    if !value.is_object() {
+        return Err(DecodeError::Shape { expected });
+    }
+    // Only this task's entry matters. Decoding every entry through `Lenient` rebuilds its
+    // JSON tree at each level, which made this the gateway's largest cost per image task
+    // (a third of its CPU, BENCHMARKS.md). An object entry can match only if its `id` is
+    // this string, so the others are dropped unread; entries that are not objects are kept
+    // and decoded as before: the result is the same.
+    if let Some(serde_json::Value::Array(items)) = value.get_mut("task_responses") {
+        items.retain(|item| match item {
+            serde_json::Value::Object(map) => {
+                map.get("id").and_then(serde_json::Value::as_str) == Some(task_id)
+            }
+            _ => true,
+        });
+    }
+    let r: RecentReply =
+        serde_json::from_value(value).map_err(|_| DecodeError::Shape { expected })?;
     let tasks = r.task_responses.0.ok_or(DecodeError::Missing { field: "task_responses" })?;
     let Some(task) = tasks
         .into_iter()
