@@ -225,12 +225,7 @@ pub fn classify(reply: &UpstreamReply) -> Class {
     }
     // Any JSON (a `pending/v2` array too) is read only through its `error` object: a prompt
     // that mentions heavy load must not make a successful poll look overloaded.
-    let parsed = serde_json::from_slice::<serde_json::Value>(&reply.body).ok();
-    let is_json = parsed.is_some();
-    let envelope: Envelope = parsed
-        .filter(serde_json::Value::is_object)
-        .and_then(|v| serde_json::from_value(v).ok())
-        .unwrap_or_default();
+    let (is_json, envelope) = envelope_of(&reply.body);
     let error = envelope.error.0.unwrap_or_default();
     let code = error.code.0.as_deref().unwrap_or("");
 
@@ -284,6 +279,81 @@ pub fn classify(reply: &UpstreamReply) -> Class {
 /// Classifies a transport failure: always [`Class::Transient`] without a status.
 pub fn classify_transport(_error: &TransportError) -> Class {
     Class::Transient { status: None }
+}
+
+/// Whether `body` is JSON, and the [`Envelope`] of a top-level object (default otherwise).
+///
+/// Every reply passes here, successful polls with a page of tasks too, and building the whole
+/// body into a `serde_json::Value` was a tenth of the gateway's CPU per image task
+/// (BENCHMARKS.md). So an object is read as its top-level keys over unparsed values, and
+/// only the fields the envelope reads become values; the rest is checked as JSON and
+/// skipped. Anything else (not an object, nested deeper than [`FAST_DEPTH`], not JSON) takes
+/// the plain path, so the answer is always the one a `Value` would give.
+fn envelope_of(body: &[u8]) -> (bool, Envelope) {
+    let object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if object && depth_below(body, FAST_DEPTH) {
+        type Fields<'a> = std::collections::BTreeMap<String, &'a serde_json::value::RawValue>;
+        if let Ok(fields) = serde_json::from_slice::<Fields<'_>>(body) {
+            let mut map = serde_json::Map::new();
+            for key in ["error", "rate_limit_and_credit_balance", "access_resets_in_seconds"] {
+                if let Some(raw) = fields.get(key) {
+                    match serde_json::from_str::<serde_json::Value>(raw.get()) {
+                        Ok(value) => {
+                            map.insert(key.to_owned(), value);
+                        }
+                        Err(_) => return envelope_of_value(body),
+                    }
+                }
+            }
+            let envelope =
+                serde_json::from_value(serde_json::Value::Object(map)).unwrap_or_default();
+            return (true, envelope);
+        }
+    }
+    envelope_of_value(body)
+}
+
+/// [`envelope_of`] through a whole `serde_json::Value`.
+fn envelope_of_value(body: &[u8]) -> (bool, Envelope) {
+    let parsed = serde_json::from_slice::<serde_json::Value>(body).ok();
+    let is_json = parsed.is_some();
+    let envelope = parsed
+        .filter(serde_json::Value::is_object)
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default();
+    (is_json, envelope)
+}
+
+/// Nesting [`envelope_of`] reads without a `Value`: well below serde_json's recursion limit
+/// (128), which skipped raw values do not count.
+const FAST_DEPTH: usize = 64;
+
+/// Whether every `[`/`{` outside strings nests less than `limit` deep.
+fn depth_below(body: &[u8], limit: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in body {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth >= limit {
+                    return false;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    true
 }
 
 /// `cf-mitigated: challenge`, or an HTML body with a challenge marker.
