@@ -38,7 +38,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use super::decode::{seconds_to_ms, Lenient};
+use super::decode::{depth_below, seconds_to_ms, starts_with, Lenient, RawFields, FAST_DEPTH};
 use super::http::{TransportError, UpstreamReply};
 
 /// What an upstream reply means for the call, the task and the token.
@@ -287,13 +287,11 @@ pub fn classify_transport(_error: &TransportError) -> Class {
 /// body into a `serde_json::Value` was a tenth of the gateway's CPU per image task
 /// (BENCHMARKS.md). So an object is read as its top-level keys over unparsed values, and
 /// only the fields the envelope reads become values; the rest is checked as JSON and
-/// skipped. Anything else (not an object, nested deeper than [`FAST_DEPTH`], not JSON) takes
+/// skipped. Anything else (not an object, nested [`FAST_DEPTH`] deep, not JSON) takes
 /// the plain path, so the answer is always the one a `Value` would give.
 fn envelope_of(body: &[u8]) -> (bool, Envelope) {
-    let object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    if object && depth_below(body, FAST_DEPTH) {
-        type Fields<'a> = std::collections::BTreeMap<String, &'a serde_json::value::RawValue>;
-        if let Ok(fields) = serde_json::from_slice::<Fields<'_>>(body) {
+    if starts_with(body, b'{') && depth_below(body, FAST_DEPTH) {
+        if let Ok(fields) = serde_json::from_slice::<RawFields<'_>>(body) {
             let mut map = serde_json::Map::new();
             for key in ["error", "rate_limit_and_credit_balance", "access_resets_in_seconds"] {
                 if let Some(raw) = fields.get(key) {
@@ -322,38 +320,6 @@ fn envelope_of_value(body: &[u8]) -> (bool, Envelope) {
         .and_then(|v| serde_json::from_value(v).ok())
         .unwrap_or_default();
     (is_json, envelope)
-}
-
-/// Nesting [`envelope_of`] reads without a `Value`: well below serde_json's recursion limit
-/// (128), which skipped raw values do not count.
-const FAST_DEPTH: usize = 64;
-
-/// Whether every `[`/`{` outside strings nests less than `limit` deep.
-fn depth_below(body: &[u8], limit: usize) -> bool {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for &b in body {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth >= limit {
-                    return false;
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    true
 }
 
 /// `cf-mitigated: challenge`, or an HTML body with a challenge marker.
