@@ -48,7 +48,7 @@ pub struct Args {
     pub sim_threads: usize,
 }
 
-const USAGE: &str = "usage: sora2api-bench <models|overhead|image|streams|redb|all|streams-proc> \
+const USAGE: &str = "usage: sora2api-bench <models|overhead|image|streams|redb|all|streams-proc|sizes> \
      [--concurrency 1,32,256] [--duration SECS] [--streams N] [--video-secs SECS] \
      [--poll-ms MS] [--gateway-threads N] [--client-threads N] [--per-account N] \
      [--gateway-bin PATH] [--gateway-log LEVEL] [--sim-threads N]";
@@ -109,6 +109,7 @@ fn main() -> Result<(), String> {
             "redb" => scenarios::redb(&args)?,
             "streams-proc" => procs::streams_proc(&args)?,
             "sim-server" => procs::sim_server(&args)?,
+            "sizes" => sizes(),
             other => return Err(format!("unknown scenario {other}\n{USAGE}")),
         };
         writeln!(out, "{table}").map_err(|e| e.to_string())?;
@@ -122,6 +123,23 @@ fn main() -> Result<(), String> {
     } else {
         run(&args.scenario.clone(), &mut out)
     }
+}
+
+/// `sizes`: the in-memory size of what every running task and stream holds inline.
+fn sizes() -> String {
+    use sora2api_tower::core::machine::Generation;
+    use sora2api_tower::core::record::TaskRecord;
+    use sora2api_tower::core::task::Event;
+    let mut t = String::from("| type | bytes |\n|---|---:|\n");
+    for (name, size) in [
+        ("core::machine::Generation", std::mem::size_of::<Generation>()),
+        ("core::record::TaskRecord", std::mem::size_of::<TaskRecord>()),
+        ("core::task::Event (one broadcast slot holds one)", std::mem::size_of::<Event>()),
+        ("tower::SseBody", std::mem::size_of::<sora2api_tower::SseBody>()),
+    ] {
+        t.push_str(&format!("| {name} | {size} |\n"));
+    }
+    t
 }
 
 #[cfg(test)]
