@@ -48,7 +48,8 @@ pub struct Args {
     pub sim_threads: usize,
 }
 
-const USAGE: &str = "usage: sora2api-bench <models|overhead|image|streams|redb|all|streams-proc|sizes> \
+const USAGE: &str =
+    "usage: sora2api-bench <models|overhead|image|streams|redb|all|streams-proc|sizes> \
      [--concurrency 1,32,256] [--duration SECS] [--streams N] [--video-secs SECS] \
      [--poll-ms MS] [--gateway-threads N] [--client-threads N] [--per-account N] \
      [--gateway-bin PATH] [--gateway-log LEVEL] [--sim-threads N]";
