@@ -36,6 +36,18 @@
 //! then sees the deferred updates too (tested in-process only, which cannot tell an fsync
 //! from the page cache; call [`RedbTaskStore::sync`] before a planned exit to be sure).
 //!
+//! # Group commit
+//!
+//! Concurrent `put`s share transactions: each queues its record, and whoever holds the one
+//! writer permit commits the whole queue (up to [`MAX_BATCH`] records) in one transaction on
+//! one blocking thread, durable if any record in it needs it, then answers every `put` of the
+//! batch. Each `put` still returns only after its record is committed (and fsynced, when its
+//! own change needs it); records are applied in queue order; the [`PutKind`] each returns is
+//! the one it would have had alone; a failed batch is retried one record per transaction, so
+//! errors reach the `put`s they belong to. Without it every waiting `put` parked a blocking
+//! thread on redb's write lock (515 threads with 10 000 streams starting at once) and paid an
+//! fsync of its own.
+//!
 //! This is the one exception to the trait's "durable when `put` returns `Ok`": it covers
 //! only fields whose loss a resumed task repairs by itself (the next poll reports progress
 //! again), and it keeps progress updates (at most one per task every 5 s) from fsyncing.
@@ -69,15 +81,30 @@ const UNFINISHED: TableDefinition<&str, ()> = TableDefinition::new("unfinished")
 pub struct RedbTaskStore {
     db: Arc<Database>,
     path: Arc<PathBuf>,
-    /// One permit per `put` on the blocking pool ([`WRITERS`]).
-    writers: Arc<tokio::sync::Semaphore>,
+    writes: Arc<Writes>,
 }
 
-/// `put`s handed to the blocking pool at once. redb runs one write transaction at a time, so
-/// more only park threads on its lock: 10 000 streams starting together kept Tokio's blocking
-/// pool at its 512 threads (~20 KiB of touched stack each, plus their malloc arenas). The
-/// others wait as futures, in order.
-pub const WRITERS: usize = 2;
+/// `put`s waiting to be committed, and who commits them (group commit).
+///
+/// redb runs one write transaction at a time, and a durable one costs an fsync. Handing every
+/// `put` to the blocking pool parked one thread per waiting `put` on redb's lock (515 threads
+/// with 10 000 streams starting together) and paid one fsync each. Now a `put` queues its
+/// record and waits for the leader permit; whoever holds it takes the whole queue (at most
+/// [`MAX_BATCH`]) and commits it in one transaction on one blocking thread, fsynced if any
+/// record in it needs it, then answers every `put` of the batch. Each record's [`PutKind`] is
+/// what it would have been alone; records are applied in queue order, so two `put`s of the
+/// same task keep their order. A batch that fails is retried one record per transaction, so a
+/// failure is reported to the `put`s it belongs to.
+struct Writes {
+    queue: std::sync::Mutex<Vec<Job>>,
+    leader: tokio::sync::Semaphore,
+}
+
+/// One queued `put` and where its answer goes.
+type Job = (TaskRecord, tokio::sync::oneshot::Sender<Result<PutKind, StoreError>>);
+
+/// The most records one commit takes; the rest wait for the next one.
+pub const MAX_BATCH: usize = 1_024;
 
 impl fmt::Debug for RedbTaskStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -169,7 +196,10 @@ impl RedbTaskStore {
         Ok(RedbTaskStore {
             db,
             path: Arc::new(path.to_path_buf()),
-            writers: Arc::new(tokio::sync::Semaphore::new(WRITERS)),
+            writes: Arc::new(Writes {
+                queue: std::sync::Mutex::new(Vec::new()),
+                leader: tokio::sync::Semaphore::new(1),
+            }),
         })
     }
 
@@ -190,13 +220,35 @@ impl RedbTaskStore {
         .await
     }
 
-    /// [`TaskStore::put`], telling how the write was committed.
+    /// [`TaskStore::put`], telling how the write was committed. Concurrent `put`s share
+    /// commits (group commit, see the module documentation).
     pub async fn put_kind(&self, rec: TaskRecord) -> Result<PutKind, StoreError> {
-        let db = self.db.clone();
-        // Never closed; `Unavailable` if it were.
-        let _writer =
-            self.writers.acquire().await.map_err(|e| unavailable("task store writers", e))?;
-        blocking(move || put_blocking(&db, &rec)).await
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        lock(&self.writes.queue).push((rec, answer));
+        {
+            // Never closed; `Unavailable` if it were.
+            let _leader = self
+                .writes
+                .leader
+                .acquire()
+                .await
+                .map_err(|e| unavailable("task store writer", e))?;
+            let jobs = {
+                let mut queue = lock(&self.writes.queue);
+                let n = queue.len().min(MAX_BATCH);
+                queue.drain(..n).collect::<Vec<Job>>()
+            };
+            // Empty when an earlier leader took this put along.
+            if !jobs.is_empty() {
+                let db = self.db.clone();
+                blocking(move || {
+                    put_batch(&db, jobs);
+                    Ok(())
+                })
+                .await?;
+            }
+        }
+        answered.await.unwrap_or_else(|_| Err(unavailable("task store writer", "stopped")))
     }
 }
 
@@ -216,6 +268,57 @@ fn needs_durable(old: Option<&[u8]>, new: &TaskRecord) -> bool {
     old.status != new.status
         || old.is_finished() != new.is_finished()
         || old.checkpoint != new.checkpoint
+}
+
+/// Locks the queue (a panic while holding it leaves a plain `Vec`).
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Commits `jobs` in one transaction and answers each; if that fails, one by one.
+fn put_batch(db: &Database, jobs: Vec<Job>) {
+    if jobs.len() > 1 {
+        let recs: Vec<&TaskRecord> = jobs.iter().map(|(rec, _)| rec).collect();
+        if let Ok(kinds) = put_many(db, &recs) {
+            for ((_, answer), kind) in jobs.into_iter().zip(kinds) {
+                let _ = answer.send(Ok(kind));
+            }
+            return;
+        }
+    }
+    for (rec, answer) in jobs {
+        let _ = answer.send(put_blocking(db, &rec));
+    }
+}
+
+/// Writes `recs` in order in one transaction, fsynced if any of them needs it; the kind each
+/// would have had alone.
+fn put_many(db: &Database, recs: &[&TaskRecord]) -> Result<Vec<PutKind>, StoreError> {
+    let mut txn = db.begin_write().map_err(|e| unavailable("begin write", e))?;
+    let mut kinds = Vec::with_capacity(recs.len());
+    {
+        let mut tasks = txn.open_table(TASKS).map_err(|e| unavailable("open table tasks", e))?;
+        let mut unfinished =
+            txn.open_table(UNFINISHED).map_err(|e| unavailable("open table unfinished", e))?;
+        for rec in recs {
+            let id = rec.id.as_str();
+            let durable = {
+                let old = tasks.get(id).map_err(|e| unavailable("read", e))?;
+                needs_durable(old.as_ref().map(|g| g.value()), rec)
+            };
+            tasks.insert(id, rec.to_bytes().as_slice()).map_err(|e| unavailable("write", e))?;
+            if rec.is_finished() {
+                unfinished.remove(id).map_err(|e| unavailable("write", e))?;
+            } else {
+                unfinished.insert(id, ()).map_err(|e| unavailable("write", e))?;
+            }
+            kinds.push(if durable { PutKind::Durable } else { PutKind::Deferred });
+        }
+    }
+    let durable = kinds.contains(&PutKind::Durable);
+    txn.set_durability(if durable { Durability::Immediate } else { Durability::None });
+    txn.commit().map_err(|e| unavailable("commit", e))?;
+    Ok(kinds)
 }
 
 fn put_blocking(db: &Database, rec: &TaskRecord) -> Result<PutKind, StoreError> {
@@ -334,6 +437,38 @@ mod tests {
         let txn = store.db.begin_write().unwrap();
         txn.open_table(table).unwrap().insert(key, v).unwrap();
         txn.commit().unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_puts_share_commits_and_keep_their_order() {
+        let dir = TempDir::new("group");
+        let store = RedbTaskStore::open(&dir.0.join("tasks.redb")).unwrap();
+        let mut set = tokio::task::JoinSet::new();
+        for n in 0..200u128 {
+            let store = store.clone();
+            set.spawn(async move {
+                let mut rec = record(n);
+                let first = store.put_kind(rec.clone()).await.unwrap();
+                rec.progress = 50.0;
+                let second = store.put_kind(rec.clone()).await.unwrap();
+                rec.apply(
+                    1_700_000_000_001,
+                    &sora2api_tower::core::task::Event::Failed(
+                        sora2api_tower::core::Error::Internal,
+                    ),
+                );
+                let third = store.put_kind(rec.clone()).await.unwrap();
+                (first, second, third)
+            });
+        }
+        while let Some(kinds) = set.join_next().await {
+            assert_eq!(kinds.unwrap(), (PutKind::Durable, PutKind::Deferred, PutKind::Durable));
+        }
+        assert!(store.unfinished().await.unwrap().is_empty());
+        for n in 0..200u128 {
+            let got = store.get(&record(n).id).await.unwrap().unwrap();
+            assert!(got.is_finished(), "task {n}");
+        }
     }
 
     #[tokio::test]
