@@ -223,22 +223,26 @@ impl RedbTaskStore {
     /// [`TaskStore::put`], telling how the write was committed. Concurrent `put`s share
     /// commits (group commit, see the module documentation).
     pub async fn put_kind(&self, rec: TaskRecord) -> Result<PutKind, StoreError> {
-        let (answer, answered) = tokio::sync::oneshot::channel();
+        let (answer, mut answered) = tokio::sync::oneshot::channel();
         lock(&self.writes.queue).push((rec, answer));
-        {
-            // Never closed; `Unavailable` if it were.
-            let _leader = self
-                .writes
-                .leader
-                .acquire()
-                .await
-                .map_err(|e| unavailable("task store writer", e))?;
+        let stopped = || unavailable("task store writer", "stopped");
+        loop {
+            // Either a leader (maybe an earlier turn of this one) committed this record, or
+            // this put leads: it commits what is queued, its own record among the first
+            // MAX_BATCH, or in a later turn.
+            let leader = tokio::select! {
+                biased;
+                done = &mut answered => return done.unwrap_or_else(|_| Err(stopped())),
+                // Never closed; `Unavailable` if it were.
+                permit = self.writes.leader.acquire() => {
+                    permit.map_err(|e| unavailable("task store writer", e))?
+                }
+            };
             let jobs = {
                 let mut queue = lock(&self.writes.queue);
                 let n = queue.len().min(MAX_BATCH);
                 queue.drain(..n).collect::<Vec<Job>>()
             };
-            // Empty when an earlier leader took this put along.
             if !jobs.is_empty() {
                 let db = self.db.clone();
                 blocking(move || {
@@ -247,8 +251,8 @@ impl RedbTaskStore {
                 })
                 .await?;
             }
+            drop(leader);
         }
-        answered.await.unwrap_or_else(|_| Err(unavailable("task store writer", "stopped")))
     }
 }
 
@@ -441,10 +445,12 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_puts_share_commits_and_keep_their_order() {
+        // More than one batch at once, so some puts wait for a later turn.
+        const TASKS_AT_ONCE: u128 = MAX_BATCH as u128 + 100;
         let dir = TempDir::new("group");
         let store = RedbTaskStore::open(&dir.0.join("tasks.redb")).unwrap();
         let mut set = tokio::task::JoinSet::new();
-        for n in 0..200u128 {
+        for n in 0..TASKS_AT_ONCE {
             let store = store.clone();
             set.spawn(async move {
                 let mut rec = record(n);
@@ -465,7 +471,7 @@ mod tests {
             assert_eq!(kinds.unwrap(), (PutKind::Durable, PutKind::Deferred, PutKind::Durable));
         }
         assert!(store.unfinished().await.unwrap().is_empty());
-        for n in 0..200u128 {
+        for n in 0..TASKS_AT_ONCE {
             let got = store.get(&record(n).id).await.unwrap().unwrap();
             assert!(got.is_finished(), "task {n}");
         }
