@@ -46,13 +46,15 @@ pub struct Args {
     pub gateway_log: String,
     /// `streams-proc`: worker threads of the sim process.
     pub sim_threads: usize,
+    /// `streams-proc`: the gateway's `limits.max_upstream_calls` (default: its default).
+    pub upstream_calls: Option<usize>,
 }
 
 const USAGE: &str =
     "usage: sora2api-bench <models|overhead|image|streams|redb|all|streams-proc|sizes> \
      [--concurrency 1,32,256] [--duration SECS] [--streams N] [--video-secs SECS] \
      [--poll-ms MS] [--gateway-threads N] [--client-threads N] [--per-account N] \
-     [--gateway-bin PATH] [--gateway-log LEVEL] [--sim-threads N]";
+     [--gateway-bin PATH] [--gateway-log LEVEL] [--sim-threads N] [--upstream-calls N]";
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let scenario = args.next().ok_or(USAGE)?;
@@ -69,6 +71,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         gateway_bin: None,
         gateway_log: "info".into(),
         sim_threads: 2,
+        upstream_calls: None,
     };
     while let Some(flag) = args.next() {
         let value = args.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
@@ -92,6 +95,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--gateway-bin" => parsed.gateway_bin = Some(value.into()),
             "--gateway-log" => parsed.gateway_log = value,
             "--sim-threads" => parsed.sim_threads = number(&value)?.max(1) as usize,
+            "--upstream-calls" => parsed.upstream_calls = Some(number(&value)?.max(1) as usize),
             _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
         }
     }
@@ -163,6 +167,7 @@ mod tests {
             gateway_bin: None,
             gateway_log: "warn".into(),
             sim_threads: 1,
+            upstream_calls: None,
         };
         let models = scenarios::models(&args("models")).unwrap();
         assert!(models.contains("| 2 |"), "{models}");

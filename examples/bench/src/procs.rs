@@ -117,7 +117,13 @@ fn read_line(name: &str, from: &mut BufReader<ChildStdout>) -> Result<String, St
 
 /// The gateway's configuration: every host at the sim's origin, the accounts as tokens,
 /// the data directory in `dir`, admission limits above `streams`.
-fn gateway_config(origin: &str, tokens: &[String], dir: &Path, streams: usize) -> String {
+fn gateway_config(
+    origin: &str,
+    tokens: &[String],
+    dir: &Path,
+    streams: usize,
+    upstream_calls: Option<usize>,
+) -> String {
     let mut toml = format!(
         "[server]\nhost = \"127.0.0.1\"\nport = 0\nmax_connections = {conns}\n\n\
          [global]\napi_key = \"{KEY}\"\n\n\
@@ -129,6 +135,9 @@ fn gateway_config(origin: &str, tokens: &[String], dir: &Path, streams: usize) -
         tasks = (streams + 1_000).max(20_000),
         data = dir.join("data").display(),
     );
+    if let Some(calls) = upstream_calls {
+        let _ = writeln!(toml, "max_upstream_calls = {calls}");
+    }
     for token in tokens {
         let _ = write!(toml, "\n[[tokens]]\naccess_token = \"{token}\"\n");
     }
@@ -285,7 +294,7 @@ fn run_procs(
     }
     // The gateway.
     let config = dir.join("sora2api.toml");
-    std::fs::write(&config, gateway_config(&origin, &tokens, dir, n))
+    std::fs::write(&config, gateway_config(&origin, &tokens, dir, n, args.upstream_calls))
         .map_err(|e| format!("{}: {e}", config.display()))?;
     let log = std::fs::File::create(dir.join("gateway.log")).map_err(|e| e.to_string())?;
     let mut gateway = Proc {
@@ -388,6 +397,9 @@ fn run_procs(
     let (_, percent) = video_timings(args.video_secs);
     let mut t = String::from("| measure | figure |\n|---|---|\n");
     let _ = writeln!(t, "| streams opened / asked | {} / {n} |", c(&counters.opened));
+    if let Some(calls) = args.upstream_calls {
+        let _ = writeln!(t, "| gateway limits.max_upstream_calls | {calls} |");
+    }
     let _ = writeln!(
         t,
         "| sim accounts / videos per account / upstream video | {} / {} / ~{} s (schedule at {percent} %) |",
