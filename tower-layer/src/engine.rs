@@ -86,7 +86,10 @@ pub struct EngineConfig {
     /// The state machine's settings (hosts, timeouts, retries, PoW budget).
     pub machine: MachineConfig,
     /// Events buffered per task for subscribers; a subscriber further behind lags (it misses
-    /// events, the task is never slowed down).
+    /// events, the task is never slowed down). The buffer is allocated when the task starts
+    /// (~170 bytes an event): 16 costs ~2.7 KiB per running task, 64 cost ~11 KiB, a quarter
+    /// of a held stream's memory (BENCHMARKS.md). A task emits an event per poll at most, and
+    /// its subscribers (an SSE body, a blocking request) read them as they come.
     pub event_capacity: usize,
     /// Progress-only record updates are written to the store at most this often (ms);
     /// transitions and the end are written at once.
@@ -106,7 +109,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             machine: MachineConfig::default(),
-            event_capacity: 64,
+            event_capacity: 16,
             progress_write_interval_ms: 5_000,
             sentinel_ttl_ms: 300_000,
             pow_slice: 10_000,

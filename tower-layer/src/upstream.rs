@@ -36,6 +36,14 @@
 //! clients are built on first use and cached by proxy URL, at most [`MAX_PROXY_CLIENTS`],
 //! evicting the least recently used.
 //!
+//! Every upstream connection costs the gateway ~40 KiB (hyper's read and write buffers, its
+//! dispatch channel, the connection task), and HTTP/1.1 carries one request at a time, so
+//! bursts of calls (10 000 tasks polling at once) would open thousands of connections
+//! (3 697 were seen in the 10 000-stream benchmark). Two limits bound that:
+//! [`HttpUpstreamConfig::max_in_flight`] calls at once over every client (more wait for a
+//! slot, within their own timeout), and [`HttpUpstreamConfig::max_idle_per_host`] idle
+//! connections kept per host and client (more are closed when they go idle).
+//!
 //! # Errors
 //!
 //! | reqwest says | [`TransportError`] |
@@ -68,6 +76,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::redirect::Policy;
 use reqwest::{Client, Proxy, Response, Url};
 use sora2api_core::upstream::{Method, TransportError, UpstreamReply, UpstreamRequest};
+use tokio::sync::Semaphore;
 
 use crate::fetch::{FetchError, FetchPolicy, Fetcher};
 
@@ -129,16 +138,27 @@ pub struct HttpUpstreamConfig {
     pub max_reply_bytes: usize,
     /// The rules for [`Upstream::fetch`].
     pub fetch: FetchPolicy,
+    /// Calls to [`Upstream::send`] in flight at once, over every client; more wait for a
+    /// slot, and the wait counts toward the request's timeout. Must be > 0. The default,
+    /// 1 024, carries ~3 400 calls/s at a 300 ms round trip: 10 000 tasks polling every
+    /// 2.5 s need 4 000/s, so raise it with the task count against a slow upstream.
+    pub max_in_flight: usize,
+    /// Idle keep-alive connections kept per host and client; more are closed as they go
+    /// idle.
+    pub max_idle_per_host: usize,
 }
 
 impl Default for HttpUpstreamConfig {
-    /// No global proxy, 10 s to connect, replies up to 64 MiB, [`FetchPolicy::default`].
+    /// No global proxy, 10 s to connect, replies up to 64 MiB, [`FetchPolicy::default`],
+    /// 1 024 calls in flight, 64 idle connections per host.
     fn default() -> Self {
         HttpUpstreamConfig {
             global_proxy: None,
             connect_timeout_ms: 10_000,
             max_reply_bytes: 64 << 20,
             fetch: FetchPolicy::default(),
+            max_in_flight: 1_024,
+            max_idle_per_host: 64,
         }
     }
 }
@@ -150,6 +170,8 @@ impl fmt::Debug for HttpUpstreamConfig {
             .field("connect_timeout_ms", &self.connect_timeout_ms)
             .field("max_reply_bytes", &self.max_reply_bytes)
             .field("fetch", &self.fetch)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("max_idle_per_host", &self.max_idle_per_host)
             .finish()
     }
 }
@@ -225,6 +247,9 @@ struct Inner {
     global: RwLock<Global>,
     connect_timeout: Duration,
     max_reply_bytes: usize,
+    max_idle_per_host: usize,
+    /// One permit per call in flight ([`HttpUpstreamConfig::max_in_flight`]).
+    in_flight: Semaphore,
     /// Per-request proxy clients by proxy URL.
     proxies: Mutex<ProxyClients>,
     fetcher: Fetcher,
@@ -258,15 +283,20 @@ impl HttpUpstream {
         if cfg.max_reply_bytes == 0 {
             return Err(BuildError::Zero("max_reply_bytes"));
         }
+        if cfg.max_in_flight == 0 {
+            return Err(BuildError::Zero("max_in_flight"));
+        }
         let connect_timeout = Duration::from_millis(cfg.connect_timeout_ms);
         let global = cfg.global_proxy.as_deref().map(proxy_of).transpose()?;
-        let default = client(global, connect_timeout)?;
+        let default = client(global, connect_timeout, cfg.max_idle_per_host)?;
         let fetcher = Fetcher::new(cfg.fetch, connect_timeout)?;
         Ok(HttpUpstream {
             inner: Arc::new(Inner {
                 global: RwLock::new(Global { client: default, proxy: cfg.global_proxy }),
                 connect_timeout,
                 max_reply_bytes: cfg.max_reply_bytes,
+                max_idle_per_host: cfg.max_idle_per_host,
+                in_flight: Semaphore::new(cfg.max_in_flight.min(Semaphore::MAX_PERMITS)),
                 proxies: Mutex::new(ProxyClients::default()),
                 fetcher,
             }),
@@ -292,7 +322,7 @@ impl HttpUpstream {
         // Build outside the lock (loading TLS roots takes a moment); a racing builder's
         // client is simply replaced.
         let built = proxy_of(proxy)
-            .and_then(|p| client(Some(p), inner.connect_timeout))
+            .and_then(|p| client(Some(p), inner.connect_timeout, inner.max_idle_per_host))
             .map_err(|_| TransportError::Proxy)?;
         inner.lock_proxies().insert(proxy, built.clone());
         Ok((built, true))
@@ -307,7 +337,10 @@ impl HttpUpstream {
             .build()
             .map_err(|_| TransportError::Connect)?;
         let limit = self.inner.max_reply_bytes;
+        let slots = &self.inner.in_flight;
         let exchange = async move {
+            // Never closed; a closed semaphore would mean no slot ever again.
+            let _slot = slots.acquire().await.map_err(|_| TransportError::Connect)?;
             let response =
                 client.execute(request).await.map_err(|e| transport_error(&e, proxied))?;
             let status = response.status().as_u16();
@@ -349,7 +382,7 @@ impl Upstream for HttpUpstream {
     /// sent keep the client they started with. A refused URL changes nothing.
     fn set_global_proxy(&self, url: Option<&str>) -> Result<(), BuildError> {
         let proxy = url.map(proxy_of).transpose()?;
-        let client = client(proxy, self.inner.connect_timeout)?;
+        let client = client(proxy, self.inner.connect_timeout, self.inner.max_idle_per_host)?;
         let mut global = self.inner.global.write().unwrap_or_else(PoisonError::into_inner);
         *global = Global { client, proxy: url.map(str::to_owned) };
         Ok(())
@@ -357,12 +390,17 @@ impl Upstream for HttpUpstream {
 }
 
 /// A client that sends what it is given: no environment proxies, no redirects, no referer.
-fn client(proxy: Option<Proxy>, connect_timeout: Duration) -> Result<Client, BuildError> {
+fn client(
+    proxy: Option<Proxy>,
+    connect_timeout: Duration,
+    max_idle_per_host: usize,
+) -> Result<Client, BuildError> {
     let mut builder = Client::builder()
         .no_proxy()
         .redirect(Policy::none())
         .referer(false)
-        .connect_timeout(connect_timeout);
+        .connect_timeout(connect_timeout)
+        .pool_max_idle_per_host(max_idle_per_host);
     if let Some(proxy) = proxy {
         builder = builder.proxy(proxy);
     }
@@ -531,6 +569,10 @@ mod tests {
         assert_eq!(
             zero(HttpUpstreamConfig { max_reply_bytes: 0, ..d() }),
             BuildError::Zero("max_reply_bytes")
+        );
+        assert_eq!(
+            zero(HttpUpstreamConfig { max_in_flight: 0, ..d() }),
+            BuildError::Zero("max_in_flight")
         );
         let fetch = FetchPolicy { max_bytes: 0, ..FetchPolicy::default() };
         assert_eq!(zero(HttpUpstreamConfig { fetch, ..d() }), BuildError::Zero("fetch.max_bytes"));

@@ -38,7 +38,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use super::decode::{seconds_to_ms, Lenient};
+use super::decode::{depth_below, seconds_to_ms, starts_with, Lenient, RawFields, FAST_DEPTH};
 use super::http::{TransportError, UpstreamReply};
 
 /// What an upstream reply means for the call, the task and the token.
@@ -225,12 +225,7 @@ pub fn classify(reply: &UpstreamReply) -> Class {
     }
     // Any JSON (a `pending/v2` array too) is read only through its `error` object: a prompt
     // that mentions heavy load must not make a successful poll look overloaded.
-    let parsed = serde_json::from_slice::<serde_json::Value>(&reply.body).ok();
-    let is_json = parsed.is_some();
-    let envelope: Envelope = parsed
-        .filter(serde_json::Value::is_object)
-        .and_then(|v| serde_json::from_value(v).ok())
-        .unwrap_or_default();
+    let (is_json, envelope) = envelope_of(&reply.body);
     let error = envelope.error.0.unwrap_or_default();
     let code = error.code.0.as_deref().unwrap_or("");
 
@@ -284,6 +279,47 @@ pub fn classify(reply: &UpstreamReply) -> Class {
 /// Classifies a transport failure: always [`Class::Transient`] without a status.
 pub fn classify_transport(_error: &TransportError) -> Class {
     Class::Transient { status: None }
+}
+
+/// Whether `body` is JSON, and the [`Envelope`] of a top-level object (default otherwise).
+///
+/// Every reply passes here, successful polls with a page of tasks too, and building the whole
+/// body into a `serde_json::Value` was a tenth of the gateway's CPU per image task
+/// (BENCHMARKS.md). So an object is read as its top-level keys over unparsed values, and
+/// only the fields the envelope reads become values; the rest is checked as JSON and
+/// skipped. Anything else (not an object, nested [`FAST_DEPTH`] deep, not JSON) takes
+/// the plain path, so the answer is always the one a `Value` would give.
+fn envelope_of(body: &[u8]) -> (bool, Envelope) {
+    if starts_with(body, b'{') && depth_below(body, FAST_DEPTH) {
+        if let Ok(fields) = serde_json::from_slice::<RawFields<'_>>(body) {
+            let mut map = serde_json::Map::new();
+            for key in ["error", "rate_limit_and_credit_balance", "access_resets_in_seconds"] {
+                if let Some(raw) = fields.get(key) {
+                    match serde_json::from_str::<serde_json::Value>(raw.get()) {
+                        Ok(value) => {
+                            map.insert(key.to_owned(), value);
+                        }
+                        Err(_) => return envelope_of_value(body),
+                    }
+                }
+            }
+            let envelope =
+                serde_json::from_value(serde_json::Value::Object(map)).unwrap_or_default();
+            return (true, envelope);
+        }
+    }
+    envelope_of_value(body)
+}
+
+/// [`envelope_of`] through a whole `serde_json::Value`.
+fn envelope_of_value(body: &[u8]) -> (bool, Envelope) {
+    let parsed = serde_json::from_slice::<serde_json::Value>(body).ok();
+    let is_json = parsed.is_some();
+    let envelope = parsed
+        .filter(serde_json::Value::is_object)
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default();
+    (is_json, envelope)
 }
 
 /// `cf-mitigated: challenge`, or an HTML body with a challenge marker.

@@ -69,6 +69,49 @@ pub(crate) fn json<T: DeserializeOwned>(
     serde_json::from_value(value).map_err(|_| DecodeError::Shape { expected })
 }
 
+/// How deep a body may nest for the decoders that read it as raw values (skipping what they
+/// do not need) instead of a whole `serde_json::Value`: well below serde_json's recursion
+/// limit (128), which skipped raw values do not count. A deeper body takes the `Value` path,
+/// so both paths give the same answer.
+pub(crate) const FAST_DEPTH: usize = 64;
+
+/// Whether every `[`/`{` outside strings nests less than `limit` deep.
+pub(crate) fn depth_below(body: &[u8], limit: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in body {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth >= limit {
+                    return false;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    true
+}
+
+/// Whether `text` starts with `byte` after whitespace.
+pub(crate) fn starts_with(text: &[u8], byte: u8) -> bool {
+    text.iter().find(|b| !b.is_ascii_whitespace()) == Some(&byte)
+}
+
+/// A JSON object's top-level keys over their unparsed values (the last of repeated keys, as
+/// in a `Value`).
+pub(crate) type RawFields<'a> = std::collections::BTreeMap<String, &'a serde_json::value::RawValue>;
+
 /// A field that decodes as `T`, or as `None` when it is missing, `null` or of another type.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Lenient<T>(pub(crate) Option<T>);

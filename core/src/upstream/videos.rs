@@ -346,6 +346,9 @@ pub fn decode_pending(reply: &UpstreamReply, task_id: &str) -> Result<VideoPendi
     };
     let found = items
         .into_iter()
+        // An object whose `id` is another string cannot match: skip it undecoded (the
+        // account's other tasks are most of the list). Anything else decodes as before.
+        .filter(|v| v.get("id").and_then(serde_json::Value::as_str).is_none_or(|id| id == task_id))
         .filter_map(|v| serde_json::from_value::<PendingItem>(v).ok())
         .find(|item| item.id.0.as_deref() == Some(task_id));
     Ok(match found {

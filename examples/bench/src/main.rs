@@ -7,9 +7,14 @@
 //! sora2api-bench image    [--concurrency 1,16,64]  [--duration 5]
 //! sora2api-bench streams  [--streams 1000] [--video-secs 60]
 //! sora2api-bench redb     [--concurrency 1,16]     [--duration 3]
+//! sora2api-bench streams-proc [--streams 10000] [--video-secs 60] [--per-account 10]
+//!                [--gateway-bin target/release/sora2api] [--gateway-log info]
 //! ```
 //!
-//! The sim, the gateway and the load generator run in this process on three Tokio runtimes
+//! `streams-proc` runs the sim (`sora2api-bench sim-server`) and the real gateway binary as
+//! processes of their own; see [`procs`].
+//!
+//! Otherwise the sim, the gateway and the load generator run in this process on three Tokio runtimes
 //! whose threads are named apart, so the CPU of each is read from its threads
 //! (`/proc/self/task/*/schedstat`). Resident memory is the whole process's.
 
@@ -18,6 +23,7 @@ use std::time::Duration;
 
 mod load;
 mod measure;
+mod procs;
 mod scenarios;
 mod world;
 
@@ -32,11 +38,23 @@ pub struct Args {
     pub poll_ms: u64,
     pub gateway_threads: usize,
     pub client_threads: usize,
+    /// `streams-proc`: videos per sim account (the accounts are streams / this).
+    pub per_account: usize,
+    /// `streams-proc`: the gateway binary (default: `sora2api` next to this program).
+    pub gateway_bin: Option<std::path::PathBuf>,
+    /// `streams-proc`: the gateway's `SORA2API_LOG`.
+    pub gateway_log: String,
+    /// `streams-proc`: worker threads of the sim process.
+    pub sim_threads: usize,
+    /// `streams-proc`: the gateway's `limits.max_upstream_calls` (default: its default).
+    pub upstream_calls: Option<usize>,
 }
 
-const USAGE: &str = "usage: sora2api-bench <models|overhead|image|streams|redb|all> \
+const USAGE: &str =
+    "usage: sora2api-bench <models|overhead|image|streams|redb|all|streams-proc|sizes> \
      [--concurrency 1,32,256] [--duration SECS] [--streams N] [--video-secs SECS] \
-     [--poll-ms MS] [--gateway-threads N] [--client-threads N]";
+     [--poll-ms MS] [--gateway-threads N] [--client-threads N] [--per-account N] \
+     [--gateway-bin PATH] [--gateway-log LEVEL] [--sim-threads N] [--upstream-calls N]";
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let scenario = args.next().ok_or(USAGE)?;
@@ -49,6 +67,11 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         poll_ms: 0,
         gateway_threads: 2,
         client_threads: 2,
+        per_account: 10,
+        gateway_bin: None,
+        gateway_log: "info".into(),
+        sim_threads: 2,
+        upstream_calls: None,
     };
     while let Some(flag) = args.next() {
         let value = args.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
@@ -68,6 +91,11 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--poll-ms" => parsed.poll_ms = number(&value)?,
             "--gateway-threads" => parsed.gateway_threads = number(&value)?.max(1) as usize,
             "--client-threads" => parsed.client_threads = number(&value)?.max(1) as usize,
+            "--per-account" => parsed.per_account = number(&value)?.max(1) as usize,
+            "--gateway-bin" => parsed.gateway_bin = Some(value.into()),
+            "--gateway-log" => parsed.gateway_log = value,
+            "--sim-threads" => parsed.sim_threads = number(&value)?.max(1) as usize,
+            "--upstream-calls" => parsed.upstream_calls = Some(number(&value)?.max(1) as usize),
             _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
         }
     }
@@ -84,6 +112,9 @@ fn main() -> Result<(), String> {
             "image" => scenarios::image(&args)?,
             "streams" => scenarios::streams(&args)?,
             "redb" => scenarios::redb(&args)?,
+            "streams-proc" => procs::streams_proc(&args)?,
+            "sim-server" => procs::sim_server(&args)?,
+            "sizes" => sizes(),
             other => return Err(format!("unknown scenario {other}\n{USAGE}")),
         };
         writeln!(out, "{table}").map_err(|e| e.to_string())?;
@@ -97,6 +128,23 @@ fn main() -> Result<(), String> {
     } else {
         run(&args.scenario.clone(), &mut out)
     }
+}
+
+/// `sizes`: the in-memory size of what every running task and stream holds inline.
+fn sizes() -> String {
+    use sora2api_tower::core::machine::Generation;
+    use sora2api_tower::core::record::TaskRecord;
+    use sora2api_tower::core::task::Event;
+    let mut t = String::from("| type | bytes |\n|---|---:|\n");
+    for (name, size) in [
+        ("core::machine::Generation", std::mem::size_of::<Generation>()),
+        ("core::record::TaskRecord", std::mem::size_of::<TaskRecord>()),
+        ("core::task::Event (one broadcast slot holds one)", std::mem::size_of::<Event>()),
+        ("tower::SseBody", std::mem::size_of::<sora2api_tower::SseBody>()),
+    ] {
+        t.push_str(&format!("| {name} | {size} |\n"));
+    }
+    t
 }
 
 #[cfg(test)]
@@ -115,6 +163,11 @@ mod tests {
             poll_ms: 0,
             gateway_threads: 1,
             client_threads: 1,
+            per_account: 10,
+            gateway_bin: None,
+            gateway_log: "warn".into(),
+            sim_threads: 1,
+            upstream_calls: None,
         };
         let models = scenarios::models(&args("models")).unwrap();
         assert!(models.contains("| 2 |"), "{models}");

@@ -1,8 +1,9 @@
 //! The scenarios; each returns a markdown table.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -196,17 +197,35 @@ pub fn image(args: &Args) -> Result<String, String> {
 
 // === many streams held open ===
 
+/// What the streams seen so far delivered.
 #[derive(Default)]
-struct StreamCounters {
-    opened: AtomicU64,
-    keep_alives: AtomicU64,
-    chunks: AtomicU64,
-    done: AtomicU64,
-    completed: AtomicU64,
-    failed: AtomicU64,
+pub(crate) struct StreamCounters {
+    pub opened: AtomicU64,
+    pub keep_alives: AtomicU64,
+    pub chunks: AtomicU64,
+    pub done: AtomicU64,
+    pub completed: AtomicU64,
+    pub failed: AtomicU64,
+    /// Why streams failed, and how often.
+    errors: Mutex<BTreeMap<String, u64>>,
 }
 
-async fn one_stream(
+impl StreamCounters {
+    /// Counts a failed stream and its reason.
+    pub fn fail(&self, error: String) {
+        self.failed.fetch_add(1, Ordering::Relaxed);
+        let mut errors = self.errors.lock().unwrap_or_else(PoisonError::into_inner);
+        *errors.entry(error).or_insert(0) += 1;
+    }
+
+    /// Why streams failed, and how often.
+    pub fn errors(&self) -> BTreeMap<String, u64> {
+        self.errors.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+}
+
+/// One stream on its own connection: a 10 s video with `stream: true`, read to its end.
+pub(crate) async fn one_stream(
     addr: std::net::SocketAddr,
     n: u64,
     counters: Arc<StreamCounters>,
@@ -279,8 +298,8 @@ pub fn streams(args: &Args) -> Result<String, String> {
             for i in 0..n as u64 {
                 let counters = counters.clone();
                 set.spawn(async move {
-                    if one_stream(addr, i, counters.clone()).await.is_err() {
-                        counters.failed.fetch_add(1, Ordering::Relaxed);
+                    if let Err(e) = one_stream(addr, i, counters.clone()).await {
+                        counters.fail(e);
                     }
                 });
                 // Do not overflow the listen backlog.

@@ -68,6 +68,7 @@
 //! | `limits.max_body_bytes` | `67108864` (64 MiB) | `SORA2API_LIMITS_MAX_BODY_BYTES` | bytes > 0 |
 //! | `limits.blocking_wait` | `600` | `SORA2API_LIMITS_BLOCKING_WAIT` | seconds > 0 |
 //! | `limits.max_tasks` | `20000` | `SORA2API_LIMITS_MAX_TASKS` | tasks > 0 |
+//! | `limits.max_upstream_calls` | `1024` | `SORA2API_LIMITS_MAX_UPSTREAM_CALLS` | calls > 0 |
 //!
 //! Two keys of the reference are read as aliases: `call_logic.polling_mode_enabled = true`
 //! (`SORA2API_CALL_LOGIC_POLLING_MODE_ENABLED`) means `call_mode = "polling"` unless
@@ -363,6 +364,9 @@ pub struct LimitsConfig {
     /// `max_tasks`: tasks running at once; beyond it new generations get 503 with
     /// `Retry-After` (default 20 000).
     pub max_tasks: usize,
+    /// `max_upstream_calls`: upstream calls in flight at once; more wait for a slot within
+    /// their timeout (default 1 024; each costs a connection, ~40 KiB, while it runs).
+    pub max_upstream_calls: usize,
 }
 
 impl Default for Config {
@@ -414,6 +418,7 @@ impl Default for Config {
                 max_body_bytes: 64 << 20,
                 blocking_wait: Duration::from_secs(600),
                 max_tasks: sora2api_tower::engine::DEFAULT_MAX_LIVE_TASKS,
+                max_upstream_calls: HttpUpstreamConfig::default().max_in_flight,
             },
             tokens: Vec::new(),
             warnings: Vec::new(),
@@ -487,11 +492,12 @@ impl Config {
         &self.storage.data_dir
     }
 
-    /// The HTTP client's settings: the global proxy when `proxy_enabled`; the rest at
-    /// [`HttpUpstreamConfig::default`].
+    /// The HTTP client's settings: the global proxy when `proxy_enabled`, the calls in flight
+    /// (`limits.max_upstream_calls`); the rest at [`HttpUpstreamConfig::default`].
     pub fn http_upstream_config(&self) -> HttpUpstreamConfig {
         HttpUpstreamConfig {
             global_proxy: self.proxy.proxy_url.clone().filter(|_| self.proxy.proxy_enabled),
+            max_in_flight: self.limits.max_upstream_calls,
             ..HttpUpstreamConfig::default()
         }
     }

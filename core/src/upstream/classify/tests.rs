@@ -316,3 +316,50 @@ fn never_panics_on_odd_replies() {
         }
     }
 }
+
+/// The error object's fields.
+type ErrorSeen = (Option<String>, Option<String>, Option<String>, Option<f64>);
+/// What an envelope says, comparable: JSON or not, error, balance, top-level reset.
+type Seen = (bool, Option<ErrorSeen>, Option<(Option<bool>, Option<f64>)>, Option<f64>);
+
+fn seen((is_json, e): (bool, Envelope)) -> Seen {
+    let error = e.error.0.map(|x| (x.message.0, x.code.0, x.param.0, x.access_resets_in_seconds.0));
+    let balance = e
+        .rate_limit_and_credit_balance
+        .0
+        .map(|b| (b.rate_limit_reached.0, b.access_resets_in_seconds.0));
+    (is_json, error, balance, e.access_resets_in_seconds.0)
+}
+
+#[test]
+fn the_envelope_without_a_value_tree_reads_the_same() {
+    let deep = format!("{{\"a\":{}1{}}}", "[".repeat(200), "]".repeat(200));
+    let bodies = [
+        r#"{"task_responses":[{"id":"t","status":"running","generations":[]}]}"#.to_owned(),
+        err("heavy_load", "x"),
+        err("rate_limit_exceeded", "slow down"),
+        r#"{"error":{"message":"The service is under heavy load"},"error":{"code":"quota_exceeded"}}"#.to_owned(),
+        r#"{"error":"a string","access_resets_in_seconds":12.5}"#.to_owned(),
+        r#"{"rate_limit_and_credit_balance":{"rate_limit_reached":true,"access_resets_in_seconds":30}}"#.to_owned(),
+        r#"{"prompt":"under heavy load \" } ] {","error":null}"#.to_owned(),
+        r#"  {"error":{"code":"x","param":"US"}}  "#.to_owned(),
+        r#"{"error":{"code":"x"}} trailing"#.to_owned(),
+        r#"{"error":{"code":"x"},}"#.to_owned(),
+        r#"[{"error":{"code":"heavy_load"}}]"#.to_owned(),
+        "under heavy load".to_owned(),
+        String::new(),
+        "{".to_owned(),
+        deep.clone(),
+        format!("{{\"error\":{{\"code\":\"c\"}},\"x\":{deep}}}"),
+        r#"{"a\"b":1,"error":{"code":"\u0063"}}"#.to_owned(),
+    ];
+    for body in bodies {
+        assert_eq!(
+            seen(envelope_of(body.as_bytes())),
+            seen(envelope_of_value(body.as_bytes())),
+            "{body}"
+        );
+    }
+    assert!(depth_below(br#"{"a":"[[[[[[[[[[[["}"#, 3));
+    assert!(!depth_below(br#"{"a":[[[1]]]}"#, 3));
+}

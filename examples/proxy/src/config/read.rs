@@ -40,7 +40,7 @@ pub(super) const SECTIONS: &[(&str, &[&str])] = &[
     ("call_logic", &["call_mode", "polling_mode_enabled", "poll_interval"]),
     ("pow_service", &["mode", "server_url", "api_key", "use_token_for_pow"]),
     ("storage", &["data_dir"]),
-    ("limits", &["max_body_bytes", "blocking_wait", "max_tasks"]),
+    ("limits", &["max_body_bytes", "blocking_wait", "max_tasks", "max_upstream_calls"]),
 ];
 
 /// The keys of a `[[tokens]]` entry.
@@ -395,6 +395,10 @@ impl Config {
             ("limits", "max_tasks") => {
                 let n = value.integer(k, 1, i64::MAX, "a number of tasks > 0")?;
                 self.limits.max_tasks = usize::try_from(n).unwrap_or(usize::MAX);
+            }
+            ("limits", "max_upstream_calls") => {
+                let n = value.integer(k, 1, i64::MAX, "a number of calls > 0")?;
+                self.limits.max_upstream_calls = usize::try_from(n).unwrap_or(usize::MAX);
             }
             _ => {
                 if let Some((_, _, why)) =

@@ -186,6 +186,7 @@ fn every_key_is_read() {
         max_body_bytes = 1024
         blocking_wait = 1.5
         max_tasks = 7
+        max_upstream_calls = 9
 
         [[tokens]]
         access_token = "Bearer {JWT}"
@@ -213,6 +214,7 @@ fn every_key_is_read() {
     assert_eq!(config.limits.max_body_bytes, 1024);
     assert_eq!(config.limits.blocking_wait, Duration::from_millis(1_500));
     assert_eq!(config.limits.max_tasks, 7);
+    assert_eq!(config.http_upstream_config().max_in_flight, 9);
     assert_eq!(config.pow_service.mode, PowMode::External);
     assert_eq!(config.pow_service.server_url.as_deref(), Some("http://localhost:8002"));
     assert_eq!(config.pow_service.api_key, Some(Secret::new("pow-key")));
@@ -463,6 +465,7 @@ fn wrong_types() {
         ("[pow_service]\nmode = \"remote\"", "pow_service.mode", "\"external\""),
         ("[limits]\nmax_body_bytes = 0", "limits.max_body_bytes", "bytes > 0"),
         ("[limits]\nmax_tasks = 0", "limits.max_tasks", "tasks > 0"),
+        ("[limits]\nmax_upstream_calls = 0", "limits.max_upstream_calls", "calls > 0"),
         ("[storage]\ndata_dir = 5", "storage.data_dir", "a string"),
         ("server = 5", "server", "a [server] table"),
         ("tokens = \"none\"", "tokens", "[[tokens]] entries"),
