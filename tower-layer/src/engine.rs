@@ -144,8 +144,8 @@ impl fmt::Debug for Engine {
 
 /// A running task, as the engine's other callers see it.
 struct Live {
-    /// The record as of the last event (what `get` answers).
-    record: TaskRecord,
+    /// The record as of the last event (what `get` answers), shared with the driver.
+    record: Arc<TaskRecord>,
     events: broadcast::Sender<Event>,
     cancel: watch::Sender<bool>,
     task: Option<AbortHandle>,
@@ -246,7 +246,7 @@ impl Engine {
     /// The task's record: a running task's from memory (current to its last event), any
     /// other from the store.
     pub async fn get(&self, id: &TaskId) -> Result<Option<TaskRecord>, Error> {
-        if let Some(record) = lock(&self.inner.live).get(id).map(|l| l.record.clone()) {
+        if let Some(record) = lock(&self.inner.live).get(id).map(|l| TaskRecord::clone(&l.record)) {
             return Ok(Some(record));
         }
         self.inner.store.get(id).await.map_err(|_| Error::StoreUnavailable)
@@ -375,6 +375,7 @@ impl Inner {
         let (events, receiver) = broadcast::channel(self.cfg.event_capacity.max(1));
         let (cancel, cancel_rx) = watch::channel(false);
         let id = record.id.clone();
+        let record = Arc::new(record);
         lock(&self.live).insert(
             id.clone(),
             Live { record: record.clone(), events: events.clone(), cancel, task: None },

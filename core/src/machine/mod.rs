@@ -869,10 +869,15 @@ impl Generation {
         }
     }
 
-    /// A poll answered "not yet": poll again after the interval.
+    /// A poll answered "not yet": poll again after the interval, give or take a tenth of it
+    /// (from the task's seeded randomness), so that tasks started together do not keep
+    /// polling together: 10 000 streams otherwise poll in bursts that each open a thousand
+    /// upstream connections.
     fn poll_later(&mut self, now_ms: u64, interval_ms: u64) {
         self.poll_failures = 0;
-        self.next_poll_ms = now_ms.saturating_add(interval_ms);
+        let spread = interval_ms / 10;
+        let jitter = if spread == 0 { 0 } else { self.random() % (2 * spread + 1) };
+        self.next_poll_ms = now_ms.saturating_add(interval_ms - spread + jitter);
     }
 
     /// The task produced its result.

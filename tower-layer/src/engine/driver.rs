@@ -34,7 +34,8 @@ const FINAL_WRITE_MAX_PAUSE: std::time::Duration = std::time::Duration::from_sec
 /// One task's driver.
 pub(super) struct Driver {
     inner: Arc<Inner>,
-    record: TaskRecord,
+    /// Shared with the live map until the next change copies it (one copy per task at rest).
+    record: Arc<TaskRecord>,
     events: broadcast::Sender<Event>,
     cancel: watch::Receiver<bool>,
     cancelled: bool,
@@ -46,7 +47,7 @@ pub(super) struct Driver {
 impl Driver {
     pub(super) fn new(
         inner: Arc<Inner>,
-        record: TaskRecord,
+        record: Arc<TaskRecord>,
         events: broadcast::Sender<Event>,
         cancel: watch::Receiver<bool>,
     ) -> Self {
@@ -71,7 +72,9 @@ impl Driver {
             let input = match g.poll_output(clock::now_ms()) {
                 Output::Lease(req) => {
                     let inner = self.inner.clone();
-                    match inner.lease(req, &mut self.cancel).await {
+                    // Rare awaits are boxed: the driver future of every live task is only as
+                    // large as its common waits (a send, a sleep, a store write).
+                    match Box::pin(inner.lease(req, &mut self.cancel)).await {
                         Some(Input::Leased(lease)) => {
                             let key = (lease.token, lease.credentials.proxy.clone());
                             let pow = self.inner.pow_service().request(&lease.credentials);
@@ -82,8 +85,9 @@ impl Driver {
                                 // An accepted task only polls: it needs no sentinel.
                                 (None, Some(req)) if !g.is_accepted() => {
                                     let upstream = self.inner.upstream.clone();
-                                    let fetched =
-                                        self.until_cancel(external_sentinel(upstream, req)).await;
+                                    let fetched = self
+                                        .until_cancel(Box::pin(external_sentinel(upstream, req)))
+                                        .await;
                                     fetched.flatten().map(|sentinel| {
                                         lock(&self.inner.sentinels).put(
                                             clock::now_ms(),
@@ -121,11 +125,13 @@ impl Driver {
                 }
                 Output::Solve(id, job) => {
                     let slice = self.inner.cfg.pow_slice.max(1);
-                    self.until_cancel(solve(job, slice)).await.map(|a| Input::Solved(id, a))
+                    self.until_cancel(Box::pin(solve(job, slice)))
+                        .await
+                        .map(|a| Input::Solved(id, a))
                 }
                 Output::Refresh(token) => {
                     let inner = self.inner.clone();
-                    let fresh = self.until_cancel(inner.refresh(token)).await;
+                    let fresh = self.until_cancel(Box::pin(inner.refresh(token))).await;
                     fresh.map(|result| Input::Refreshed(result.ok()))
                 }
                 Output::Release(lease, outcome) => {
@@ -195,7 +201,7 @@ impl Driver {
     /// before anyone hears of it; progress is written at most every few seconds.
     async fn event(&mut self, event: Event) {
         let now = clock::now_ms();
-        let durable = self.record.apply(now, &event);
+        let durable = Arc::make_mut(&mut self.record).apply(now, &event);
         self.dirty = true;
         let interval = self.inner.cfg.progress_write_interval_ms;
         if durable || now.saturating_sub(self.last_write_ms) >= interval {
@@ -211,12 +217,12 @@ impl Driver {
     async fn persist(&mut self, g: &Generation) {
         let checkpoint = g.checkpoint();
         if checkpoint.accepted() && !self.record.media_dropped() {
-            self.record.drop_media();
+            Arc::make_mut(&mut self.record).drop_media();
             self.dirty = true;
         }
         let json = Some(checkpoint.to_json());
         if self.record.checkpoint != json {
-            self.record.checkpoint = json;
+            Arc::make_mut(&mut self.record).checkpoint = json;
             self.dirty = true;
         }
         if self.dirty {
@@ -245,7 +251,7 @@ impl Driver {
 
     /// Writes the record; a failure leaves it dirty for the next write.
     async fn write(&mut self) -> bool {
-        let ok = self.inner.store.put(self.record.clone()).await.is_ok();
+        let ok = self.inner.store.put(TaskRecord::clone(&self.record)).await.is_ok();
         if ok {
             self.dirty = false;
             self.last_write_ms = clock::now_ms();
