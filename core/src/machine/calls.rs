@@ -154,6 +154,8 @@ pub(super) struct Facts {
     pub find_in_drafts: bool,
     /// Completed rounds of looking for the lost create.
     pub find_rounds: u32,
+    /// The last image poll did not list the task: look further back on the next one.
+    pub image_not_listed: bool,
     /// Look in the drafts on the next call instead of polling pending.
     pub check_drafts: bool,
     /// The drafts v2 route is missing: use the legacy one.
@@ -607,7 +609,9 @@ pub(super) fn learn(
             super::recover::learn(g, call, reply, now_ms)?
         }
         Call::PollImage => {
-            match up::decode_recent_tasks(reply, upstream_task(g)).map_err(undecodable)? {
+            let status = up::decode_recent_tasks(reply, upstream_task(g)).map_err(undecodable)?;
+            g.facts.image_not_listed = status == up::ImageTaskStatus::NotListed;
+            match status {
                 up::ImageTaskStatus::Queued { progress_pct }
                 | up::ImageTaskStatus::Running { progress_pct } => {
                     let percent = progress_pct.unwrap_or(0.0) as f32;
@@ -887,7 +891,13 @@ mod adapter {
     }
 
     pub(super) fn poll_image(g: &Generation) -> UpstreamRequest {
-        up::recent_tasks(&g.cfg.upstream, &auth(g), g.cfg.recent_tasks_limit)
+        let wide = g.facts.image_not_listed || g.facts.create_sent_ms.is_some();
+        let limit = if wide {
+            g.cfg.recent_tasks_limit
+        } else {
+            g.cfg.recent_tasks_first_limit.min(g.cfg.recent_tasks_limit)
+        };
+        up::recent_tasks(&g.cfg.upstream, &auth(g), limit)
     }
 
     pub(super) fn poll_pending(g: &Generation) -> UpstreamRequest {

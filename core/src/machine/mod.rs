@@ -100,8 +100,13 @@ pub struct MachineConfig {
     /// B24). Paging stops earlier, at the first page that reaches drafts made before the task
     /// started: the task's draft cannot be older than the task.
     pub drafts_lookback_pages: u32,
-    /// Image tasks looked through in `recent_tasks` (default 50, B24).
+    /// Image tasks looked through in `recent_tasks` (default 50, B24) when the task was not
+    /// among the newest; see [`MachineConfig::recent_tasks_first_limit`].
     pub recent_tasks_limit: u32,
+    /// Image tasks asked for in an image poll while the task is among them (default 10): a
+    /// poll's cost is mostly the page it reads. A task not on that page is looked for with
+    /// [`MachineConfig::recent_tasks_limit`] on the next poll.
+    pub recent_tasks_first_limit: u32,
     /// A video progress message goes out at least this often (default 30 s, decisions 3).
     pub progress_heartbeat_ms: u64,
     /// How long after a create whose answer was lost (a crash) the task keeps looking for it
@@ -128,6 +133,7 @@ impl Default for MachineConfig {
             drafts_page_size: 15,
             drafts_lookback_pages: 40,
             recent_tasks_limit: 50,
+            recent_tasks_first_limit: 10,
             progress_heartbeat_ms: 30_000,
             create_recovery_window_ms: 30_000,
             pow_max_iterations: crate::pow::POW_MAX_ITERATION,

@@ -942,3 +942,41 @@ fn a_lost_create_listed_late_is_found_within_the_window_and_not_beyond() {
         assert_eq!(world.sim.creates(), creates, "{model}, listed after {delay_ms} ms");
     }
 }
+
+#[test]
+fn an_image_pushed_off_the_first_page_is_found_further_back() {
+    let mut world =
+        World::new(&[AccountSpec { quota: 1_000, ..AccountSpec::pro("busy@example.com") }]);
+    let mut g = task(chat("gpt-image", "The busy account's image"));
+    world.run_until(
+        &mut g,
+        |o, _| matches!(o, Output::Send(_, r) if r.path_and_query() == "/backend/video_gen"),
+    );
+    // 15 newer images on the account push ours off the first page of 10.
+    for i in 0..15u64 {
+        let request = chat("gpt-image", &format!("Another image {i}"));
+        let mut other = Generation::new(
+            world.now,
+            TaskId::new(world.now, 2000 + u128::from(i)),
+            request,
+            cfg(),
+            i,
+        );
+        world.events.clear();
+        world.run(&mut other);
+        assert!(world.completed().is_some(), "{:?}", world.events);
+    }
+    world.events.clear();
+    let polls_before = logged(&world, Method::Get, "/backend/v2/recent_tasks");
+    run(&mut world, &mut g);
+    assert!(matches!(world.completed(), Some(TaskResult::Images(_))), "{:?}", world.events);
+    let ours: Vec<String> = world
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.path() == "/backend/v2/recent_tasks")
+        .skip(polls_before)
+        .map(|r| r.path_and_query.clone())
+        .collect();
+    assert_eq!(ours, ["/backend/v2/recent_tasks?limit=10", "/backend/v2/recent_tasks?limit=50"]);
+}
