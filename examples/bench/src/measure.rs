@@ -78,17 +78,20 @@ impl CpuSplit {
     }
 }
 
+/// The number after `key` (`VmRSS:`, `Threads:`) in a `/proc/.../status` file; 0 if absent.
+pub fn status_number(path: &str, key: &str) -> u64 {
+    let status = std::fs::read_to_string(path).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0)
+}
+
 /// The process's resident set size (`VmRSS`) and its peak (`VmHWM`), in KiB.
 pub fn rss_kib() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |key: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|n| n.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
+    let field = |key: &str| status_number("/proc/self/status", key);
     (field("VmRSS:"), field("VmHWM:"))
 }
 

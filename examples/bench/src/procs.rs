@@ -31,7 +31,7 @@ use sora2api_tower::core::sim::{AccountSpec, SimConfig, Timings};
 use sora2api_tower::sim_server::SimServer;
 
 use crate::measure::now;
-use crate::scenarios::{one_stream, StreamCounters};
+use crate::scenarios::{open_streams, StreamCounters};
 use crate::Args;
 
 /// The gateway's API key in the generated configuration.
@@ -153,13 +153,7 @@ fn rss_of(pid: u32) -> (u64, u64) {
 
 /// A number from `/proc/PID/status` (`VmRSS:`, `Threads:`).
 fn status_field(pid: u32, key: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse::<u64>().ok())
-        .unwrap_or(0)
+    crate::measure::status_number(&format!("/proc/{pid}/status"), key)
 }
 
 /// User + system CPU of a process (every thread, exited ones included), from
@@ -341,25 +335,7 @@ fn run_procs(
         .map_err(|e| e.to_string())?;
     let counters = Arc::new(StreamCounters::default());
     let start = now();
-    let opener = {
-        let counters = counters.clone();
-        client_rt.spawn(async move {
-            let mut set = tokio::task::JoinSet::new();
-            for i in 0..n as u64 {
-                let counters = counters.clone();
-                set.spawn(async move {
-                    if let Err(e) = one_stream(addr, i, counters.clone()).await {
-                        counters.fail(e);
-                    }
-                });
-                // Do not overflow the listen backlog.
-                if i % 256 == 255 {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            }
-            while set.join_next().await.is_some() {}
-        })
-    };
+    let opener = client_rt.spawn(open_streams(addr, n, counters.clone()));
     watch.started = start;
     let c = |a: &AtomicU64| a.load(Ordering::Relaxed);
     let limit = Duration::from_secs(args.video_secs * 3 + 120);

@@ -266,6 +266,28 @@ pub(crate) async fn one_stream(
     Ok(())
 }
 
+/// Opens `n` streams to `addr` (256 at a time, so the listen backlog never overflows) and
+/// holds each to its end; failures are counted in `counters`.
+pub(crate) async fn open_streams(
+    addr: std::net::SocketAddr,
+    n: usize,
+    counters: Arc<StreamCounters>,
+) {
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..n as u64 {
+        let counters = counters.clone();
+        set.spawn(async move {
+            if let Err(e) = one_stream(addr, i, counters.clone()).await {
+                counters.fail(e);
+            }
+        });
+        if i % 256 == 255 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    while set.join_next().await.is_some() {}
+}
+
 pub fn streams(args: &Args) -> Result<String, String> {
     let n = args.streams;
     // The observed video schedule (157 s from create to draft) scaled to `video_secs`.
@@ -291,25 +313,7 @@ pub fn streams(args: &Args) -> Result<String, String> {
     let counters = Arc::new(StreamCounters::default());
     let addr = world.gateway;
     let start = now();
-    let opener = {
-        let counters = counters.clone();
-        world.client_rt.spawn(async move {
-            let mut set = tokio::task::JoinSet::new();
-            for i in 0..n as u64 {
-                let counters = counters.clone();
-                set.spawn(async move {
-                    if let Err(e) = one_stream(addr, i, counters.clone()).await {
-                        counters.fail(e);
-                    }
-                });
-                // Do not overflow the listen backlog.
-                if i % 256 == 255 {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            }
-            while set.join_next().await.is_some() {}
-        })
-    };
+    let opener = world.client_rt.spawn(open_streams(addr, n, counters.clone()));
     // Wait until every stream is open (or failed).
     let limit = Duration::from_secs(args.video_secs * 3 + 60);
     while counters.opened.load(Ordering::Relaxed) + counters.failed.load(Ordering::Relaxed)
