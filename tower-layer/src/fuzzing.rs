@@ -613,8 +613,9 @@ fn world() -> Option<(Gateway, Inner, SimUpstream)> {
 ///   `message`, `type`, `param`, `code`, and a 4xx status, or 502/503/504 only after the
 ///   input scripted an upstream fault (a `#` marker in a body); never a 500;
 /// - stream error events carry the same envelope (`server_error` ones only after a fault);
-/// - at the end, once every task has had time to finish: no task is left running, and no
-///   token slot or pool waiter is left behind.
+/// - at the end, once every task has had time to finish: no task is left running, no token
+///   slot or pool waiter is left behind, and every task id an answer named (`X-Task-Id`)
+///   answers `GET /v1/tasks/{id}` as completed or failed.
 pub fn http_request(data: &[u8]) {
     let requests = decode(data);
     #[expect(
@@ -636,6 +637,7 @@ async fn run(requests: Vec<FuzzRequest>) {
         return;
     };
     let mut last_task: Option<String> = None;
+    let mut tasks = Vec::new();
     let mut faults = false;
     for req in &requests {
         faults |= scripts_a_fault(&req.body);
@@ -658,6 +660,7 @@ async fn run(requests: Vec<FuzzRequest>) {
             check_ours(status, &headers, &body, faults, &sent);
             if let Some(id) = headers.get("x-task-id").and_then(|v| v.to_str().ok()) {
                 last_task = Some(id.to_owned());
+                tasks.push(id.to_owned());
             }
         } else {
             assert_eq!(seen.len(), before + 1, "{} did not reach the inner service", sent.uri);
@@ -677,6 +680,18 @@ async fn run(requests: Vec<FuzzRequest>) {
     assert_eq!(engine.live_tasks(), 0, "a task was still running after a virtual hour");
     let (in_flight, waiting) = engine.with_pool(|p| (p.total_in_flight(), p.waiting()));
     assert_eq!((in_flight, waiting), (0, 0), "token slots or waiters left behind");
+    // Every task a client was told about answers, finished.
+    for id in tasks {
+        let request = Request::get(format!("/v1/tasks/{id}"))
+            .header("authorization", format!("Bearer {KEY}"))
+            .body(FuzzBody::new(b"", BodyEnd::Whole));
+        let Ok(request) = request else { continue };
+        let (status, _, body) = send(&mut service, request).await;
+        let view: Value = serde_json::from_slice(&body).unwrap_or_default();
+        assert_eq!(status, StatusCode::OK, "task {id} does not answer: {view}");
+        let ended = view["status"] == "completed" || view["status"] == "failed";
+        assert!(ended, "task {id} has not ended after its deadline: {view}");
+    }
 }
 
 #[expect(clippy::panic, reason = "the fuzz target's failure report")]
