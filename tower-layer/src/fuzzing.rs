@@ -799,7 +799,9 @@ fn check_envelope(json: &Value, what: &str) {
 }
 
 /// A well-formed event stream: events separated by blank lines, each a comment or one
-/// `data: ` line (JSON, or the final `[DONE]`), ending with exactly one `data: [DONE]`.
+/// `data: ` line (JSON, or the final `[DONE]`), ending with exactly one `data: [DONE]`; the
+/// event just before it (comments aside) is the one terminal event, the result (a chunk with
+/// a `finish_reason`) or an error, and nothing but comments comes between them.
 fn check_sse(body: &[u8], faults: bool, what: &str) {
     let text = std::str::from_utf8(body);
     assert!(text.is_ok(), "{what}: a stream that is not UTF-8");
@@ -807,6 +809,7 @@ fn check_sse(body: &[u8], faults: bool, what: &str) {
     assert!(text.ends_with("data: [DONE]\n\n"), "{what}: does not end with [DONE]: {text}");
     assert_eq!(text.matches("data: [DONE]").count(), 1, "{what}: [DONE] not once: {text}");
     let events = text.strip_suffix("\n\n").unwrap_or_default().split("\n\n");
+    let mut ended = false;
     for event in events {
         if event.starts_with(':') {
             assert!(!event.contains('\n'), "{what}: a comment over lines: {event:?}");
@@ -817,8 +820,10 @@ fn check_sse(body: &[u8], faults: bool, what: &str) {
         let data = data.unwrap_or_default();
         assert!(!data.contains('\n'), "{what}: an event over lines: {event:?}");
         if data == "[DONE]" {
+            assert!(ended, "{what}: [DONE] without a result or an error: {text}");
             continue;
         }
+        assert!(!ended, "{what}: an event after the terminal one: {text}");
         let json: Result<Value, _> = serde_json::from_str(data);
         assert!(json.is_ok(), "{what}: an event that is not JSON: {data}");
         let json = json.unwrap_or_default();
@@ -826,8 +831,10 @@ fn check_sse(body: &[u8], faults: bool, what: &str) {
             check_envelope(&json, what);
             let server = json["error"]["type"] == "server_error";
             assert!(!server || faults, "{what}: a server error without a fault: {json}");
+            ended = true;
         } else {
             assert_eq!(json["object"], "chat.completion.chunk", "{what}: {json}");
+            ended = !json["choices"][0]["finish_reason"].is_null();
         }
     }
 }
