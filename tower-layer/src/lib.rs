@@ -66,6 +66,8 @@ pub use sse::{sse_headers, SseBody};
 pub use store::{MemoryStore, MemoryTokenStore, StoreError, TaskStore, TokenStore};
 pub use upstream::{BoxFuture, BuildError, HttpUpstream, HttpUpstreamConfig, Upstream};
 
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 #[cfg(feature = "sim")]
 pub mod sim_server;
 #[cfg(feature = "sim")]
