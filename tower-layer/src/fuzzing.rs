@@ -30,7 +30,8 @@
 //! ```
 //!
 //! [`encode`] writes this format; the seeds in `fuzz/seeds/http_service/` are made with it
-//! (`cargo test -p sora2api-tower --features fuzzing --lib -- --ignored write_seeds`).
+//! (`SORA2API_WRITE_SEEDS=1 cargo test -p sora2api-tower --features fuzzing --lib
+//! the_seed_set_is_committed`).
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -901,23 +902,25 @@ mod seed_tests {
         }
     }
 
+    /// Every seed of [`super::seed_set`] is committed under `fuzz/seeds/http_service/`. With
+    /// `SORA2API_WRITE_SEEDS=1` in the environment it writes them there instead (after a
+    /// change to the seed set).
     #[test]
     fn the_seed_set_is_committed() {
+        if std::env::var_os("SORA2API_WRITE_SEEDS").is_some() {
+            let dir = seed_dir();
+            std::fs::create_dir_all(&dir).unwrap();
+            for (i, requests) in super::seed_set::all().iter().enumerate() {
+                std::fs::write(dir.join(format!("seed{i:02}.bin")), encode(requests)).unwrap();
+            }
+        }
         let committed = seeds();
         for requests in super::seed_set::all() {
             let seed = encode(&requests);
-            assert!(committed.contains(&seed), "run the ignored write_seeds test: {requests:?}");
-        }
-    }
-
-    /// Writes `fuzz/seeds/http_service/` from [`super::seed_set`].
-    #[test]
-    #[ignore = "writes the committed seeds"]
-    fn write_seeds() {
-        let dir = seed_dir();
-        std::fs::create_dir_all(&dir).unwrap();
-        for (i, requests) in super::seed_set::all().iter().enumerate() {
-            std::fs::write(dir.join(format!("seed{i:02}.bin")), encode(requests)).unwrap();
+            assert!(
+                committed.contains(&seed),
+                "not committed (SORA2API_WRITE_SEEDS=1 writes them): {requests:?}"
+            );
         }
     }
 }
