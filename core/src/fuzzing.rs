@@ -7,6 +7,33 @@ use crate::prompt::invariants;
 use crate::translate::{self, Endpoint, Limits};
 use crate::Error;
 
+/// The seed tests' inputs from one committed seed: the seed, its prefixes every
+/// `prefix_step` bytes, and `flips` single-byte mutations chosen by a xorshift seeded from the
+/// seed's length (the same inputs on every run), so `cargo test` exercises an entry point
+/// beyond its seeds without a fuzzer.
+pub fn mutations(seed: &[u8], prefix_step: usize, flips: usize) -> Vec<Vec<u8>> {
+    let mut out = vec![seed.to_vec()];
+    out.extend(
+        (0..seed.len())
+            .step_by(prefix_step.max(1))
+            .filter_map(|n| seed.get(..n))
+            .map(<[u8]>::to_vec),
+    );
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15 ^ seed.len() as u64;
+    for _ in 0..flips {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let mut m = seed.to_vec();
+        let len = m.len();
+        if let Some(byte) = (len > 0).then(|| (state as usize) % len).and_then(|i| m.get_mut(i)) {
+            *byte = (state >> 32) as u8;
+        }
+        out.push(m);
+    }
+    out
+}
+
 /// Small limits so the fuzzer reaches the size checks with small inputs.
 fn fuzz_limits() -> Limits {
     Limits {
@@ -174,27 +201,10 @@ mod seed_tests {
         files.iter().map(|f| std::fs::read(f).unwrap()).collect()
     }
 
-    /// The seed, every prefix of it, and 64 single-byte mutations per seed.
-    fn mutations(seed: &[u8]) -> Vec<Vec<u8>> {
-        let mut out = vec![seed.to_vec()];
-        out.extend((0..seed.len()).step_by(7).map(|n| seed[..n].to_vec()));
-        let mut state: u64 = 0x9e37_79b9_7f4a_7c15 ^ seed.len() as u64;
-        for _ in 0..64 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let mut m = seed.to_vec();
-            if let Some(i) = (!m.is_empty()).then(|| (state as usize) % m.len()) {
-                m[i] = (state >> 32) as u8;
-            }
-            out.push(m);
-        }
-        out
-    }
-
     pub(super) fn run(target: &str, entry: fn(&[u8])) {
         for seed in seeds(target) {
-            for input in mutations(&seed) {
+            // Every 7th prefix and 64 single-byte mutations per seed.
+            for input in super::mutations(&seed, 7, 64) {
                 entry(&input);
             }
         }

@@ -866,30 +866,11 @@ mod seed_tests {
         files.iter().map(|f| std::fs::read(f).unwrap()).collect()
     }
 
-    /// The seed, a few prefixes of it, and 8 single-byte mutations (each input runs a whole
-    /// gateway, so fewer than the core's 64).
-    fn mutations(seed: &[u8]) -> Vec<Vec<u8>> {
-        let mut out = vec![seed.to_vec()];
-        let step = (seed.len() / 4).max(1);
-        out.extend((0..seed.len()).step_by(step).map(|n| seed[..n].to_vec()));
-        let mut state: u64 = 0x9e37_79b9_7f4a_7c15 ^ seed.len() as u64;
-        for _ in 0..8 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let mut m = seed.to_vec();
-            if let Some(i) = (!m.is_empty()).then(|| (state as usize) % m.len()) {
-                m[i] = (state >> 32) as u8;
-            }
-            out.push(m);
-        }
-        out
-    }
-
     #[test]
     fn http_request_over_the_seeds() {
         for seed in seeds() {
-            for input in mutations(&seed) {
+            // A few prefixes and 8 flips (each input runs a whole gateway; the core's take 64).
+            for input in sora2api_core::fuzzing::mutations(&seed, (seed.len() / 4).max(1), 8) {
                 http_request(&input);
             }
         }
