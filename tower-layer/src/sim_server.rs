@@ -621,9 +621,22 @@ mod tests {
         assert_eq!(server.upstream_config().base_url, format!("{}/backend", server.origin()));
     }
 
+    /// `GET /backend/me` on a connection of its own; what came back before it closed (an
+    /// error reading counts as nothing more).
+    async fn get_me(addr: SocketAddr) -> Vec<u8> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET /backend/me HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut reply = Vec::new();
+        let _ = stream.read_to_end(&mut reply).await;
+        reply
+    }
+
     #[tokio::test]
     async fn the_observer_sees_each_request_before_and_after_the_sim() {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         /// Stage, path, status, requests in the sim's log at that moment.
         type Seen = Vec<(Stage, String, Option<u16>, usize)>;
         let seen: Arc<Mutex<Seen>> = Arc::default();
@@ -643,13 +656,7 @@ mod tests {
             }
         }));
         let handle = server.spawn();
-        let mut stream = TcpStream::connect(handle.local_addr()).await.unwrap();
-        stream
-            .write_all(b"GET /backend/me HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-            .await
-            .unwrap();
-        let mut reply = Vec::new();
-        stream.read_to_end(&mut reply).await.unwrap();
+        let reply = get_me(handle.local_addr()).await;
         assert!(reply.starts_with(b"HTTP/1.1 401"), "{}", String::from_utf8_lossy(&reply));
         let seen = seen.lock().unwrap().clone();
         let want = vec![
@@ -657,14 +664,8 @@ mod tests {
             (Stage::Answered, "/backend/me".to_owned(), Some(401), 1),
         ];
         assert_eq!(seen, want);
-        let mut stream = TcpStream::connect(handle.local_addr()).await.unwrap();
-        stream
-            .write_all(b"GET /backend/me HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-            .await
-            .unwrap();
-        let mut reply = Vec::new();
         // Closed without a reply (or reset): nothing read either way.
-        let _ = stream.read_to_end(&mut reply).await;
+        let reply = get_me(handle.local_addr()).await;
         assert!(reply.is_empty(), "{}", String::from_utf8_lossy(&reply));
         assert_eq!(handle.with_sim(|s| s.requests().len()), 1, "the sim never saw it");
         handle.shutdown().await.unwrap();

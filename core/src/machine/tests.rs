@@ -797,17 +797,24 @@ fn a_create_that_never_arrived_is_sent_once_after_the_window() {
     }
 }
 
+/// An account with room for many tasks, and a task of `model` run until its create (sent
+/// to `create_path`) was answered; other tasks then make the account busy.
+fn busy_account_after_create(model: &str, create_path: &str) -> (World, Generation) {
+    let mut world =
+        World::new(&[AccountSpec { quota: 1_000, ..AccountSpec::pro("busy@example.com") }]);
+    let mut g = task(chat(model, "The busy account's task"));
+    world.run_until(
+        &mut g,
+        |o, _| matches!(o, Output::Send(_, r) if r.path_and_query() == create_path),
+    );
+    (world, g)
+}
+
 #[test]
 fn a_draft_far_back_in_a_busy_account_is_found() {
     // 80 videos finish on the account while ours runs: its draft is on page 6 of 15, beyond
     // the old fixed lookback of 4 pages.
-    let mut world =
-        World::new(&[AccountSpec { quota: 1_000, ..AccountSpec::pro("busy@example.com") }]);
-    let mut g = task(chat("sora2-landscape-10s", "The busy account's video"));
-    world.run_until(
-        &mut g,
-        |o, _| matches!(o, Output::Send(_, r) if r.path_and_query() == "/backend/nf/create"),
-    );
+    let (mut world, mut g) = busy_account_after_create("sora2-landscape-10s", "/backend/nf/create");
     let mut others: Vec<Generation> = (0..80)
         .map(|i| {
             Generation::new(
@@ -945,13 +952,7 @@ fn a_lost_create_listed_late_is_found_within_the_window_and_not_beyond() {
 
 #[test]
 fn an_image_pushed_off_the_first_page_is_found_further_back() {
-    let mut world =
-        World::new(&[AccountSpec { quota: 1_000, ..AccountSpec::pro("busy@example.com") }]);
-    let mut g = task(chat("gpt-image", "The busy account's image"));
-    world.run_until(
-        &mut g,
-        |o, _| matches!(o, Output::Send(_, r) if r.path_and_query() == "/backend/video_gen"),
-    );
+    let (mut world, mut g) = busy_account_after_create("gpt-image", "/backend/video_gen");
     // 15 newer images on the account push ours off the first page of 10.
     for i in 0..15u64 {
         let request = chat("gpt-image", &format!("Another image {i}"));

@@ -414,16 +414,7 @@ fn run_procs(
         watch.upstream_max
     );
     let _ = writeln!(t, "| gateway threads: max seen | {} |", watch.threads_max);
-    let _ = writeln!(t, "| keep-alive comments delivered | {} |", c(&counters.keep_alives));
-    let _ = writeln!(t, "| SSE data chunks delivered | {} |", c(&counters.chunks));
-    let _ = writeln!(
-        t,
-        "| completed ([DONE] after a non-error chunk) / ended / failed | {} / {} / {} |",
-        c(&counters.completed),
-        c(&counters.done),
-        c(&counters.failed)
-    );
-    let _ = writeln!(t, "| all ended after | {:.1} s |", all_done.as_secs_f64());
+    counters.write_rows(&mut t, all_done);
     let _ = writeln!(t, "| sim RSS at the end | {} |", mib(sim_rss));
     let _ = writeln!(
         t,

@@ -211,6 +211,21 @@ pub(crate) struct StreamCounters {
 }
 
 impl StreamCounters {
+    /// The table rows every stream scenario ends with: keep-alives, chunks, endings, time.
+    pub fn write_rows(&self, t: &mut String, all_done: Duration) {
+        let c = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let _ = writeln!(t, "| keep-alive comments delivered | {} |", c(&self.keep_alives));
+        let _ = writeln!(t, "| SSE data chunks delivered | {} |", c(&self.chunks));
+        let _ = writeln!(
+            t,
+            "| completed ([DONE] after a non-error chunk) / ended / failed | {} / {} / {} |",
+            c(&self.completed),
+            c(&self.done),
+            c(&self.failed)
+        );
+        let _ = writeln!(t, "| all ended after | {:.1} s |", all_done.as_secs_f64());
+    }
+
     /// Counts a failed stream and its reason.
     pub fn fail(&self, error: String) {
         self.failed.fetch_add(1, Ordering::Relaxed);
@@ -370,16 +385,7 @@ pub fn streams(args: &Args) -> Result<String, String> {
         pct(idle_cpu.sim),
         pct(idle_cpu.client)
     );
-    let _ = writeln!(t, "| keep-alive comments delivered | {} |", c(&counters.keep_alives));
-    let _ = writeln!(t, "| SSE data chunks delivered | {} |", c(&counters.chunks));
-    let _ = writeln!(
-        t,
-        "| completed ([DONE] after a non-error chunk) / ended / failed | {} / {} / {} |",
-        c(&counters.completed),
-        c(&counters.done),
-        c(&counters.failed)
-    );
-    let _ = writeln!(t, "| all ended after | {:.1} s |", all_done.as_secs_f64());
+    counters.write_rows(&mut t, all_done);
     Ok(t)
 }
 
